@@ -1,0 +1,41 @@
+"""The one Definitions object: what CivicFlow builds, and the resources it is built with."""
+
+from __future__ import annotations
+
+from dagster import Definitions, define_asset_job
+from dagster_dbt import DbtCliResource
+
+from civicflow_assets import raw_assets
+from civicflow_assets.database import PostgresResource, ensure_database
+from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+from civicflow_assets.runtime import export_connection_env
+from civicflow_assets.settings import load_settings
+from civicflow_assets.sources.mapping import load_mappings
+from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
+
+settings = load_settings()
+database_url = ensure_database(settings)
+export_connection_env(database_url)
+
+everything = define_asset_job("everything", selection="*", description="The whole pipeline, raw to marts.")
+
+defs = Definitions(
+    assets=[
+        *raw_assets.file_assets(load_mappings(settings.mapping_dirs)),
+        raw_assets.open311_requests,
+        raw_assets.acs_tracts_api,
+        civicflow_dbt_models,
+    ],
+    jobs=[everything],
+    resources={
+        "postgres": PostgresResource(url=database_url),
+        "source_files": SourceFilesResource(data_dirs=[str(d) for d in settings.data_dirs]),
+        "open311": Open311Resource(
+            base_url=settings.open311_url, api_key=settings.open311_api_key,
+            jurisdiction_id=settings.open311_jurisdiction, timezone=settings.timezone),
+        "census": CensusResource(
+            base_url=settings.census_api_url, api_key=settings.census_api_key,
+            year=settings.census_year, geo_in=settings.census_geo_in),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    },
+)

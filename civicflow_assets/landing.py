@@ -1,0 +1,579 @@
+"""Fast, lossless landing: COPY text in, type in SQL, quarantine what does not type, merge in one transaction.
+
+Every input row ends up either in the raw table or in `raw._quarantine` with its reasons, so
+read = loaded + quarantined for every file. A load is one transaction: a killed load leaves the
+previous table as it was, and rows whose content did not change are not touched (idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from psycopg2 import sql
+
+from civicflow_assets.sources.mapping import Mapping
+from civicflow_assets.sql_typing import CATALOG_TYPES, PG_TYPES, SAFE_FUNCTIONS, problem, typed_value
+
+RAW_SCHEMA = "raw"
+COPY_CHUNK = 1 << 20
+csv.field_size_limit(sys.maxsize)  # one city-limits WKT cell is over 1 MB
+
+LANDING_DDL = f"""
+create schema if not exists {RAW_SCHEMA};
+create table if not exists {RAW_SCHEMA}._quarantine (
+    _source text not null,
+    _source_file text not null,
+    _record bigint not null,
+    _batch_id uuid not null,
+    _loaded_at timestamptz not null default now(),
+    reasons text[] not null,
+    raw_row jsonb not null
+);
+create index if not exists _quarantine_source_idx on {RAW_SCHEMA}._quarantine (_source);
+create table if not exists {RAW_SCHEMA}._loads (
+    _batch_id uuid not null,
+    _source text not null,
+    _source_file text not null,
+    target text not null,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null default clock_timestamp()
+);
+create table if not exists {RAW_SCHEMA}._cursors (
+    source text primary key,
+    cursor timestamptz not null,
+    updated_at timestamptz not null default now()
+);
+"""
+
+
+class LandingError(RuntimeError):
+    pass
+
+
+@dataclass
+class FileStats:
+    source_file: str
+    read: int = 0
+    quarantined: int = 0
+
+    @property
+    def loaded(self) -> int:
+        return self.read - self.quarantined
+
+
+@dataclass
+class LoadResult:
+    source: str
+    target: str
+    batch_id: str
+    files: list[FileStats] = field(default_factory=list)
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    safe_typing: bool = False
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.step_seconds[name] = self.step_seconds.get(name, 0.0) + time.monotonic() - started
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return self.read - self.quarantined
+
+    @property
+    def unchanged(self) -> int:
+        return self.loaded - self.inserted - self.updated
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.read,
+            "rows_loaded": self.loaded,
+            "rows_quarantined": self.quarantined,
+            "rows_inserted": self.inserted,
+            "rows_updated": self.updated,
+            "rows_deleted": self.deleted,
+            "rows_unchanged": self.unchanged,
+            "files": len(self.files),
+            "batch_id": self.batch_id,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Extract:
+    """One input of a load: a named file or URL and a way to stream its rows into COPY."""
+
+    name: str
+    header: list[str]
+    copy_into: Callable[[psycopg2.extensions.cursor, sql.Composable], None]
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view over an iterator of bytes, for psycopg2's copy_expert."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _csv_chunks(rows: Iterable[list[Any]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row)
+        if buffer.tell() > COPY_CHUNK:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _copy_rows(cur, target: sql.Composable, columns: sql.Composable, rows: Iterable[list[Any]]) -> None:
+    copy = sql.SQL("copy {t} ({c}) from stdin with (format csv)").format(t=target, c=columns)
+    cur.copy_expert(copy.as_string(cur), _ChunkReader(_csv_chunks(rows)), size=COPY_CHUNK)
+
+
+def csv_extract(path: Path) -> Extract:
+    """A CSV file: straight into COPY; a ragged file falls back to a checked parse (see `_ragged_rows`)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise LandingError(f"{path}: empty file, no header row")
+
+    def copy_into(cur, land: sql.Composable) -> None:
+        columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
+        copy = sql.SQL("copy {t} ({c}) from stdin with (format csv, header true, encoding 'UTF8')").format(
+            t=land, c=columns)
+        cur.execute("savepoint fast_copy")
+        try:
+            with path.open("rb") as handle:
+                cur.copy_expert(copy.as_string(cur), handle, size=COPY_CHUNK)
+        except (psycopg2.errors.BadCopyFileFormat, psycopg2.errors.CharacterNotInRepertoire,
+                psycopg2.errors.UntranslatableCharacter):
+            cur.execute("rollback to savepoint fast_copy")
+            _copy_checked(cur, land, path, len(header))
+
+    return Extract(str(path), header, copy_into)
+
+
+def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:
+    """Row by row in Python, so that a malformed row is kept (with its reason) instead of failing the load."""
+    columns = sql.SQL(", ").join(
+        [sql.Identifier("_record"), sql.Identifier("_shape_error"),
+         *(sql.Identifier(f"c{i}") for i in range(width))])
+
+    def rows() -> Iterator[list[Any]]:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for record, row in enumerate(reader, start=1):
+                problem = None
+                if "\ufffd" in "".join(row):
+                    problem = "row is not valid UTF-8"
+                if len(row) != width:
+                    problem = f"row has {len(row)} fields, the header has {width}"
+                    row = [*row[: width - 1], ",".join(row[width - 1 :])] if len(row) > width else row
+                    row += [None] * (width - len(row))
+                yield [record, problem, *(v if v != "" else None for v in row)]
+
+    _copy_rows(cur, land, columns, rows())
+
+
+def records_extract(name: str, header: list[str], rows: Iterable[dict[str, Any]]) -> Extract:
+    """Rows from an API client (dicts keyed by source column)."""
+
+    def copy_into(cur, land: sql.Composable) -> None:
+        columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
+        _copy_rows(cur, land, columns, ([row.get(c) for c in header] for row in rows))
+
+    return Extract(name, header, copy_into)
+
+
+def spatial_extract(path: Path) -> Extract:
+    """GeoJSON or shapefile through pyogrio, reprojected to EPSG:4326, geometry as WKT in `geometry`."""
+    import pyogrio
+    import shapely
+
+    frame = pyogrio.read_dataframe(path)
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        frame = frame.to_crs(4326)
+    header = [c for c in frame.columns if c != "geometry"] + ["geometry"]
+    wkt = shapely.to_wkt(frame.geometry.values, rounding_precision=-1)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for values, geometry in zip(frame[header[:-1]].itertuples(index=False), wkt, strict=True):
+            yield {**dict(zip(header[:-1], values, strict=True)), "geometry": geometry}
+
+    return records_extract(str(path), header, rows())
+
+
+def extract_for(mapping: Mapping, path: Path) -> Extract:
+    if mapping.format == "csv":
+        return csv_extract(path)
+    if mapping.format in ("geojson", "shapefile"):
+        return spatial_extract(path)
+    raise LandingError(f"{mapping.name}: format {mapping.format} has no file reader")
+
+
+def ensure_landing_schema(conn: psycopg2.extensions.connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(hashtext('civicflow.landing_ddl'))")
+        cur.execute(LANDING_DDL)
+        cur.execute(SAFE_FUNCTIONS)
+    conn.commit()
+
+
+def _target(mapping: Mapping) -> sql.Identifier:
+    return sql.Identifier(RAW_SCHEMA, mapping.target)
+
+
+def _ensure_target(cur, mapping: Mapping) -> None:
+    """Create the raw table, or add the fields a new mapping brings; never change an existing type."""
+    table = _target(mapping)
+    cur.execute(
+        sql.SQL(
+            "create table if not exists {t} ("
+            " _source text not null, _row_key text not null, _source_file text not null,"
+            " _record bigint not null, _loaded_at timestamptz not null, _batch_id uuid not null,"
+            " _row_hash text not null, _nulled jsonb, primary key (_source, _row_key))"
+        ).format(t=table)
+    )
+    cur.execute(
+        "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+        (f"{RAW_SCHEMA}.{mapping.target}",),
+    )
+    existing = dict(cur.fetchall())
+    for spec in mapping.fields:
+        wanted = PG_TYPES[spec.type]
+        have = existing.get(spec.name)
+        if have is None:
+            cur.execute(sql.SQL("alter table {t} add column {c} {ty}").format(
+                t=table, c=sql.Identifier(spec.name), ty=sql.SQL(wanted)))
+            if spec.type in ("geometry", "point"):
+                cur.execute(sql.SQL("create index on {t} using gist ({c})").format(
+                    t=table, c=sql.Identifier(spec.name)))
+        elif have != CATALOG_TYPES[spec.type]:
+            raise LandingError(
+                f"{mapping.origin or mapping.name}: field {spec.name} is {wanted} but "
+                f"{RAW_SCHEMA}.{mapping.target}.{spec.name} is already {have}; rename the field or change its type"
+            )
+
+
+def _typed_table(cur, mapping: Mapping) -> None:
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(PG_TYPES[f.type])) for f in mapping.fields)
+    cur.execute(
+        sql.SQL(
+            "create temp table _typed (_file_order int not null, _record bigint not null,"
+            " _source_file text not null, _row_key text, _row_hash text not null, _errors text[] not null,"
+            " _nulled jsonb, {cols}) on commit drop"
+        ).format(cols=cols)
+    )
+
+
+def _cleaned(column: sql.Composable, mapping: Mapping) -> sql.Composable:
+    trimmed = sql.SQL("nullif(btrim({c}), '')").format(c=column)
+    if not mapping.null_values:
+        return trimmed
+    markers = sql.SQL(", ").join(sql.Literal(m) for m in mapping.null_values)
+    return sql.SQL("case when btrim({c}) in ({m}) then null else {t} end").format(c=column, m=markers, t=trimmed)
+
+
+def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name: str, safe: bool,
+                      land: sql.Composable) -> sql.Composable:
+    """Three layers, each computed once per row: cleaned text (v*), typed values (t*), then the
+    reasons a row cannot load (a value that did not type, a required value missing)."""
+    position = {column: i for i, column in enumerate(header)}
+    missing = [c for c in mapping.source_columns if c not in position]
+    if missing:
+        raise LandingError(
+            f"{name}: columns {missing} named by mapping {mapping.name!r} are not in the header {header}")
+    raw = {c: sql.Identifier(f"c{position[c]}") for c in mapping.source_columns}
+    cleaned = {c: sql.Identifier(f"v{i}") for i, c in enumerate(mapping.source_columns)}
+    typed = {f.name: sql.Identifier(f"t{i}") for i, f in enumerate(mapping.fields)}
+    layer1 = sql.SQL(", ").join(
+        sql.SQL("{} as {}").format(_cleaned(raw[c], mapping), cleaned[c]) for c in mapping.source_columns)
+    # concat (not row()::text) and a 64-bit hash: a third of the cost, and plenty to detect a change.
+    row_hash = sql.SQL("hashtextextended(concat({}), 0)::text").format(
+        sql.SQL(", chr(31), ").join([*raw.values(), sql.Identifier("_shape_error")]))
+    layer2 = sql.SQL(", ").join(
+        sql.SQL("{} as {}").format(typed_value(f, mapping, cleaned, safe), typed[f.name]) for f in mapping.fields)
+    checks: list[sql.Composable] = [sql.SQL("_shape_error")]
+    for spec in mapping.fields:
+        label = f"{spec.name} ({', '.join(spec.source_columns)})"
+        given = sql.SQL(" or ").join(
+            sql.SQL("{} is not null").format(cleaned[c]) for c in spec.source_columns)
+        if why := problem(spec, mapping):
+            checks.append(sql.SQL("case when ({given}) and {t} is null then {msg} end").format(
+                given=given, t=typed[spec.name], msg=sql.Literal(f"{label}: value {why}")))
+        if spec.required or spec.name in mapping.key:
+            checks.append(sql.SQL("case when not ({given}) then {msg} end").format(
+                given=given, msg=sql.Literal(f"{label}: required value missing")))
+    errors = sql.SQL("array_remove(array[{}]::text[], null)").format(sql.SQL(", ").join(checks))
+    if mapping.null_values:
+        whens = sql.SQL(" ").join(
+            sql.SQL("when {m} then {r}").format(m=sql.Literal(m), r=sql.Literal(f"{m!r}: {r}"))
+            for m, r in mapping.null_values.items())
+        reasons = sql.SQL(", ").join(
+            sql.SQL("{name}, case btrim({raw}) {whens} end").format(
+                name=sql.Literal(spec.name), raw=raw[spec.source_columns[0]], whens=whens)
+            for spec in mapping.fields if spec.type != "point")
+        nulled = sql.SQL("nullif(jsonb_strip_nulls(jsonb_build_object({})), '{{}}')").format(reasons)
+    else:
+        nulled = sql.SQL("null::jsonb")
+    row_key = (sql.SQL("concat_ws('|', {})").format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(typed[k]) for k in mapping.key))
+        if mapping.key else sql.SQL("null"))
+    return sql.SQL(
+        "insert into _typed (_file_order, _record, _source_file, _row_key, _row_hash, _errors, _nulled, {fields})"
+        " select {order}, _record, {name}, {row_key}, _row_hash, {errors}, _nulled, {typed}"
+        " from (select s1.*, {layer2} from"
+        " (select _record, _shape_error, {row_hash} as _row_hash, {nulled} as _nulled, {layer1}"
+        " from {land} offset 0) s1 offset 0) s2"
+    ).format(
+        fields=sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields),
+        order=sql.Literal(file_order), name=sql.Literal(name), row_key=row_key, errors=errors,
+        typed=sql.SQL(", ").join(typed.values()), layer2=layer2, row_hash=row_hash, nulled=nulled,
+        layer1=layer1, land=land)
+
+
+def _land_table(cur, index: int, width: int) -> sql.Identifier:
+    land = sql.Identifier(f"_land_{index}")
+    cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}")) for i in range(width))
+    cur.execute(sql.SQL(
+        "create temp table {t} (_record bigserial, _shape_error text, {cols}) on commit drop").format(
+            t=land, cols=cols))
+    return land
+
+
+def _type_extract(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier) -> bool:
+    """Type one landed file into _typed; answers whether the slow, per-value safe form was needed."""
+    cur.execute("savepoint typing")
+    try:
+        cur.execute(_insert_typed_sql(mapping, extract.header, order, extract.name, False, land))
+        return False
+    except (psycopg2.DataError, psycopg2.InternalError):  # class 22, and PostGIS parse errors (XX000)
+        cur.execute("rollback to savepoint typing")
+        cur.execute(_insert_typed_sql(mapping, extract.header, order, extract.name, True, land))
+        return True
+
+
+def _mark_duplicates(cur, mapping: Mapping) -> None:
+    """Keys seen twice in one extract: the last record wins, the others are quarantined with the reason."""
+    if mapping.key:
+        cur.execute(
+            "with ranked as (select ctid, _row_key, row_number() over"
+            " (partition by _row_key order by _file_order desc, _record desc) as n"
+            " from _typed where _row_key in (select _row_key from _typed where _row_key is not null"
+            " and cardinality(_errors) = 0 group by 1 having count(*) > 1) and cardinality(_errors) = 0)"
+            " update _typed t set _errors = array['duplicate key ' || r._row_key ||"
+            " ': a later record of this extract supersedes it'] from ranked r where t.ctid = r.ctid and r.n > 1"
+        )
+    else:
+        # Identical rows are legitimate in keyless extracts (two equal budget lines): number them.
+        cur.execute(
+            "with numbered as (select ctid, _row_hash || ':' || row_number() over"
+            " (partition by _row_hash order by _file_order, _record) as k from _typed)"
+            " update _typed t set _row_key = n.k from numbered n where t.ctid = n.ctid"
+        )
+
+
+def _row_as_jsonb(header: list[str]) -> sql.Composable:
+    """The landed text row keyed by source column; built in pieces (a function takes 100 arguments)."""
+    pairs = [sql.SQL("{}, l.{}").format(sql.Literal(c), sql.Identifier(f"c{i}")) for i, c in enumerate(header)]
+    return sql.SQL(" || ").join(
+        sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs[i : i + 50]))
+        for i in range(0, len(pairs), 50))
+
+
+def _quarantine(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier],
+                batch_id: str) -> list[int]:
+    if mapping.mode == "snapshot":
+        cur.execute(f"delete from {RAW_SCHEMA}._quarantine where _source = %s", (mapping.name,))
+    counts = []
+    for order, (extract, land) in enumerate(zip(extracts, lands, strict=True)):
+        cur.execute(sql.SQL(
+            "insert into {q} (_source, _source_file, _record, _batch_id, reasons, raw_row)"
+            " select {source}, t._source_file, t._record, {batch}, t._errors, {raw_row}"
+            " from _typed t join {land} l on l._record = t._record"
+            " where t._file_order = {order} and cardinality(t._errors) > 0").format(
+                q=sql.Identifier(RAW_SCHEMA, "_quarantine"), source=sql.Literal(mapping.name),
+                batch=sql.Literal(batch_id), raw_row=_row_as_jsonb(extract.header), land=land,
+                order=sql.Literal(order)))
+        counts.append(cur.rowcount)
+    return counts
+
+
+@contextlib.contextmanager
+def _indexes_rebuilt_after(cur, table: sql.Identifier) -> Iterator[None]:
+    """Filling an empty table: building its indexes afterwards is about 3x faster than maintaining them."""
+    cur.execute(sql.SQL(
+        "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), c.conname,"
+        " pg_get_constraintdef(c.oid) from pg_index i left join pg_constraint c on c.conindid = i.indexrelid"
+        " where i.indrelid = {t}::regclass").format(t=sql.Literal(table.as_string(cur))))
+    indexes = cur.fetchall()
+    for name, _, constraint, _ in indexes:
+        if constraint:
+            cur.execute(sql.SQL("alter table {t} drop constraint {c}").format(t=table, c=sql.Identifier(constraint)))
+        else:
+            cur.execute(sql.SQL("drop index {}").format(sql.SQL(name)))
+    yield
+    for _, definition, constraint, constraint_def in indexes:
+        if constraint:
+            cur.execute(sql.SQL("alter table {t} add constraint {c} {d}").format(
+                t=table, c=sql.Identifier(constraint), d=sql.SQL(constraint_def)))
+        else:
+            cur.execute(definition)
+
+
+GOOD = sql.SQL("(select * from _typed where cardinality(_errors) = 0)")
+
+
+def _merge(cur, mapping: Mapping, batch_id: str, result: LoadResult) -> None:
+    table = _target(mapping)
+    cur.execute(sql.SQL(
+        "select count(*) filter (where t._row_key is null),"
+        " count(*) filter (where t._row_key is not null and g._row_key is not null and t._row_hash <> g._row_hash),"
+        " count(*) filter (where g._row_key is null)"
+        " from {good} g full join (select _row_key, _row_hash from {t} where _source = %s) t"
+        " on t._row_key = g._row_key").format(t=table, good=GOOD), (mapping.name,))
+    inserted, updated, gone = cur.fetchone()
+    result.inserted, result.updated = inserted, updated
+    result.deleted = gone if mapping.mode == "snapshot" else 0
+    if not (inserted or updated or result.deleted):
+        return
+    vanished = "true" if mapping.mode == "snapshot" else "false"
+    cur.execute(sql.SQL(
+        "delete from {t} t where t._source = %s and not exists"
+        " (select 1 from {good} g where g._row_key = t._row_key and g._row_hash = t._row_hash)"
+        " and ({vanished} or exists (select 1 from {good} g where g._row_key = t._row_key))").format(
+            t=table, vanished=sql.SQL(vanished), good=GOOD), (mapping.name,))
+    fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
+    cur.execute(sql.SQL("select not exists (select 1 from {t})").format(t=table))
+    bulk = cur.fetchone()[0]
+    with _indexes_rebuilt_after(cur, table) if bulk else contextlib.nullcontext():
+        cur.execute(sql.SQL(
+            "insert into {t} (_source, _row_key, _source_file, _record, _loaded_at, _batch_id, _row_hash,"
+            " _nulled, {f})"
+            " select %s, _row_key, _source_file, _record, now(), %s, _row_hash, _nulled, {f} from {good} g"
+            " where not exists (select 1 from {t} t where t._source = %s and t._row_key = g._row_key)").format(
+                t=table, f=fields, good=GOOD), (mapping.name, batch_id, mapping.name))
+
+
+def prepare_target(conn: psycopg2.extensions.connection, mapping: Mapping) -> None:
+    """Create the raw table a mapping lands in, so that models over it work before its first load."""
+    ensure_landing_schema(conn)
+    with conn.cursor() as cur:
+        _ensure_target(cur, mapping)
+    conn.commit()
+
+
+def get_cursor(conn: psycopg2.extensions.connection, source: str) -> datetime | None:
+    with conn.cursor() as cur:
+        cur.execute(f"select cursor from {RAW_SCHEMA}._cursors where source = %s", (source,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def set_cursor(conn: psycopg2.extensions.connection, source: str, cursor: datetime) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"insert into {RAW_SCHEMA}._cursors (source, cursor) values (%s, %s) on conflict (source)"
+            " do update set cursor = greatest(_cursors.cursor, excluded.cursor), updated_at = now()",
+            (source, cursor))
+    conn.commit()
+
+
+def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract],
+         batch_id: str | None = None) -> LoadResult:
+    """Land every extract of one mapping in a single transaction (commits on success)."""
+    started = time.monotonic()
+    batch_id = batch_id or str(uuid.uuid4())
+    result = LoadResult(mapping.name, f"{RAW_SCHEMA}.{mapping.target}", batch_id)
+    ensure_landing_schema(conn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select now()")
+            started_at = cur.fetchone()[0]
+            cur.execute("set local timezone = %s", (mapping.timezone,))
+            _ensure_target(cur, mapping)
+            _typed_table(cur, mapping)
+            lands = []
+            for order, extract in enumerate(extracts):
+                land_table = _land_table(cur, order, len(extract.header))
+                with result.step("copy"):
+                    extract.copy_into(cur, land_table)
+                with result.step("type"):
+                    result.safe_typing |= _type_extract(cur, mapping, extract, order, land_table)
+                cur.execute(sql.SQL("select count(*) from {}").format(land_table))
+                result.files.append(FileStats(extract.name, cur.fetchone()[0]))
+                lands.append(land_table)
+            with result.step("duplicates"):
+                _mark_duplicates(cur, mapping)
+            with result.step("quarantine"):
+                counts = _quarantine(cur, mapping, extracts, lands, batch_id)
+            for stats, count in zip(result.files, counts, strict=True):
+                stats.quarantined = count
+            with result.step("merge"):
+                _merge(cur, mapping, batch_id, result)
+            for stats in result.files:
+                cur.execute(
+                    f"insert into {RAW_SCHEMA}._loads values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (batch_id, mapping.name, stats.source_file, result.target, stats.read, stats.loaded,
+                     stats.quarantined, started_at))
+        with result.step("commit"):
+            conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def land_files(conn: psycopg2.extensions.connection, mapping: Mapping, paths: list[Path],
+               batch_id: str | None = None) -> LoadResult:
+    return land(conn, mapping, [extract_for(mapping, p) for p in paths], batch_id)
