@@ -29,7 +29,7 @@ PG_TYPES = {
     "date": "date",
     "timestamp": "timestamptz",
     "geometry": "geometry(Geometry, 4326)",
-    "point": "geometry(Point, 4326)",
+    "point": "geometry(Geometry, 4326)",  # so a WKT point and a lon/lat pair can fill the same column
 }
 # The same types as PostgreSQL's format_type() spells them, to compare with an existing table.
 CATALOG_TYPES = {
@@ -40,7 +40,7 @@ CATALOG_TYPES = {
     "date": "date",
     "timestamp": "timestamp with time zone",
     "geometry": "geometry(Geometry,4326)",
-    "point": "geometry(Point,4326)",
+    "point": "geometry(Geometry,4326)",
 }
 
 # Each traps the cast error of one value and answers null. Not parallel safe: they open subtransactions.

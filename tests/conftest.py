@@ -14,7 +14,7 @@ from civicflow_assets.database import connect, ensure_database
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
 
-TEST_DATABASE = "civicflow_test"
+TEST_DATABASE = os.environ.get("CIVICFLOW_TEST_DB", "civicflow_test")  # one per concurrent session
 
 
 def _with_database(url: str, name: str) -> str:

@@ -1,0 +1,161 @@
+"""Landing 1,000,000 service requests three ways, side by side in one run.
+
+  landing  CivicFlow's landing (COPY, typing in SQL, quarantine checks, merge, indexes)
+  limit    psql \\copy into a text table, then the same typing in one INSERT ... SELECT
+  naive    pandas.read_csv + GeoSeries.from_wkt + GeoDataFrame.to_postgis (what a user would write)
+
+Each method runs in its own process so that its peak RSS is its own (the PostgreSQL server's memory
+is not counted for any of them). Targets: landing within 1.5x of the limit, at least 4x faster than
+naive, peak RSS under 400 MB.
+
+    .civicflow/venv/bin/python bench/ingest.py [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from civicflow_assets.database import connect, ensure_database  # noqa: E402
+from civicflow_assets.settings import PACKAGE_DIR, load_settings  # noqa: E402
+from civicflow_assets.sources.mapping import load_mappings  # noqa: E402
+
+SHARED = Path(os.environ.get("CIVICFLOW_SHARED_DIR") or REPO.parent / "shared")
+POTHOLES = SHARED / "data" / "chattanooga" / "311" / "potholes_distressed_pavement_2x73-xesh.csv"
+BENCH_DB = "civicflow_bench"
+MAPPING = load_mappings([PACKAGE_DIR / "sources" / "mappings"])["chattanooga_311_potholes"]
+
+LIMIT_SQL = """
+\\set ON_ERROR_STOP on
+drop table if exists bench_limit_text, bench_limit_typed;
+create table bench_limit_text (service_request_key text, created_date text, request_type text, description text,
+  request_type_code text, status_code text, intake_form text, days_to_complete text, sla_fy_2019 text,
+  on_time_indicator text, completed_at text, due_at text, ispublic text, council_district text, loc text);
+\\copy bench_limit_text from '{path}' with (format csv, header true)
+set timezone = 'America/New_York';
+create table bench_limit_typed as select
+  service_request_key as service_request_id,
+  to_timestamp(created_date, 'MM/DD/YYYY HH12:MI:SS AM') as created_at,
+  to_timestamp(due_at, 'MM/DD/YYYY HH12:MI:SS AM') as due_at,
+  to_timestamp(completed_at, 'MM/DD/YYYY HH12:MI:SS AM') as closed_at,
+  request_type, request_type_code, description, status_code, intake_form as intake_channel,
+  days_to_complete::numeric as days_to_complete, sla_fy_2019::numeric as sla_days, on_time_indicator,
+  lower(ispublic) in ('yes', 'true') as is_public, council_district,
+  st_geomfromtext(loc, 4326) as location
+from bench_limit_text;
+"""
+
+
+def bench_url() -> str:
+    base = ensure_database(load_settings())
+    admin = urlunparse(urlparse(base)._replace(path="/postgres"))
+    with connect(admin) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"drop database if exists {BENCH_DB} with (force)")
+            cur.execute(f"create database {BENCH_DB}")
+    url = urlunparse(urlparse(base)._replace(path=f"/{BENCH_DB}"))
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("create extension postgis")
+    return url
+
+
+def make_input(rows: int, folder: Path) -> Path:
+    from civicflow_assets.demo_city import generate_demo_city, resample_requests
+
+    out = folder / "potholes_distressed_pavement_bench.csv"
+    if POTHOLES.exists():
+        resample_requests(POTHOLES, out, rows)
+        return out
+    generate_demo_city(folder / "demo", requests=rows)
+    return next((folder / "demo" / "311").glob("potholes_distressed_pavement*.csv"))
+
+
+def run_landing(url: str, path: Path) -> dict:
+    import psycopg2
+
+    from civicflow_assets.landing import land_files
+
+    mapping = dataclasses.replace(MAPPING, target="bench_requests")
+    result = land_files(psycopg2.connect(url), mapping, [path])
+    return {"rows": result.loaded, "quarantined": result.quarantined,
+            "steps": {k: round(v, 2) for k, v in result.step_seconds.items()}}
+
+
+def run_limit(url: str, path: Path) -> dict:
+    subprocess.run(["psql", "-q", url], input=LIMIT_SQL.format(path=path), text=True, check=True)
+    return {}
+
+
+def run_naive(url: str, path: Path) -> dict:
+    import geopandas as gpd
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    frame = pd.read_csv(path, dtype=str)
+    for column in ("created_date", "due_at", "completed_at"):
+        frame[column] = pd.to_datetime(frame[column], format="%m/%d/%Y %I:%M:%S %p").dt.tz_localize(
+            "America/New_York", ambiguous="NaT", nonexistent="NaT")
+    geometry = gpd.GeoSeries.from_wkt(frame.pop("loc"), crs=4326)
+    gdf = gpd.GeoDataFrame(frame, geometry=geometry)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    gdf.to_postgis("bench_naive", engine, if_exists="replace", chunksize=50_000)
+    return {"rows": len(gdf)}
+
+
+METHODS = {"landing": run_landing, "limit": run_limit, "naive": run_naive}
+
+
+def measure(method: str, url: str, path: Path) -> dict:
+    """Run one method in a child process; wall time and that process's peak RSS."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, __file__, "--child", method, "--url", url, "--input", str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{method} failed")
+    details = json.loads(child.stdout.read() or "{}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, **details}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--child")
+    parser.add_argument("--url")
+    parser.add_argument("--input", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(METHODS[args.child](args.url, args.input)))
+        return
+    url = bench_url()
+    with tempfile.TemporaryDirectory(prefix="civicflow-bench-") as folder:
+        started = time.perf_counter()
+        path = make_input(args.rows, Path(folder))
+        print(f"input: {path.stat().st_size / 1e6:.0f} MB, {args.rows:,} rows"
+              f" ({'resampled from the real pothole export' if POTHOLES.exists() else 'generated'}),"
+              f" made in {time.perf_counter() - started:.1f}s")
+        results = {name: measure(name, url, path) for name in METHODS}
+    for name, r in results.items():
+        extra = f"  steps {r['steps']}" if "steps" in r else ""
+        print(f"{name:8s} {r['seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:6.0f} MB{extra}")
+    landing, limit, naive = (results[n]["seconds"] for n in ("landing", "limit", "naive"))
+    print(f"landing / limit = {landing / limit:.2f}x (target <= 1.5x)")
+    print(f"naive / landing = {naive / landing:.2f}x (target >= 4x)")
+    print(f"landing peak RSS = {results['landing']['peak_rss_mb']:.0f} MB (target < 400 MB)")
+
+
+if __name__ == "__main__":
+    main()
