@@ -309,7 +309,7 @@ def _typed_table(cur, mapping: Mapping) -> None:
     cur.execute(
         sql.SQL(
             "create temp table _typed (_file_order int not null, _record bigint not null,"
-            " _source_file text not null, _row_key text, _row_hash text not null, _errors text[] not null,"
+            " _row_key text, _row_hash text not null, _errors text[] not null,"
             " _nulled jsonb, {cols}) on commit drop"
         ).format(cols=cols)
     )
@@ -369,14 +369,14 @@ def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name
         sql.SQL(", ").join(sql.SQL("{}::text").format(typed[k]) for k in mapping.key))
         if mapping.key else sql.SQL("null"))
     return sql.SQL(
-        "insert into _typed (_file_order, _record, _source_file, _row_key, _row_hash, _errors, _nulled, {fields})"
-        " select {order}, _record, {name}, {row_key}, _row_hash, {errors}, _nulled, {typed}"
+        "insert into _typed (_file_order, _record, _row_key, _row_hash, _errors, _nulled, {fields})"
+        " select {order}, _record, {row_key}, _row_hash, {errors}, _nulled, {typed}"
         " from (select s1.*, {layer2} from"
         " (select _record, _shape_error, {row_hash} as _row_hash, {nulled} as _nulled, {layer1}"
         " from {land} offset 0) s1 offset 0) s2"
     ).format(
         fields=sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields),
-        order=sql.Literal(file_order), name=sql.Literal(name), row_key=row_key, errors=errors,
+        order=sql.Literal(file_order), row_key=row_key, errors=errors,
         typed=sql.SQL(", ").join(typed.values()), layer2=layer2, row_hash=row_hash, nulled=nulled,
         layer1=layer1, land=land)
 
@@ -438,10 +438,11 @@ def _quarantine(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.
     for order, (extract, land) in enumerate(zip(extracts, lands, strict=True)):
         cur.execute(sql.SQL(
             "insert into {q} (_source, _source_file, _record, _batch_id, reasons, raw_row)"
-            " select {source}, t._source_file, t._record, {batch}, t._errors, {raw_row}"
+            " select {source}, {file}, t._record, {batch}, t._errors, {raw_row}"
             " from _typed t join {land} l on l._record = t._record"
             " where t._file_order = {order} and cardinality(t._errors) > 0").format(
                 q=sql.Identifier(RAW_SCHEMA, "_quarantine"), source=sql.Literal(mapping.name),
+                file=sql.Literal(extract.name),
                 batch=sql.Literal(batch_id), raw_row=_row_as_jsonb(extract.header), land=land,
                 order=sql.Literal(order)))
         counts.append(cur.rowcount)
@@ -473,7 +474,7 @@ def _indexes_rebuilt_after(cur, table: sql.Identifier) -> Iterator[None]:
 GOOD = sql.SQL("(select * from _typed where cardinality(_errors) = 0)")
 
 
-def _merge(cur, mapping: Mapping, batch_id: str, result: LoadResult) -> None:
+def _merge(cur, mapping: Mapping, batch_id: str, files: list[str], result: LoadResult) -> None:
     table = _target(mapping)
     cur.execute(sql.SQL(
         "select count(*) filter (where t._row_key is null),"
@@ -497,11 +498,22 @@ def _merge(cur, mapping: Mapping, batch_id: str, result: LoadResult) -> None:
     bulk = cur.fetchone()[0]
     with _indexes_rebuilt_after(cur, table) if bulk else contextlib.nullcontext():
         cur.execute(sql.SQL(
-            "insert into {t} (_source, _row_key, _source_file, _record, _loaded_at, _batch_id, _row_hash,"
+            "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id, _row_hash,"
             " _nulled, {f})"
-            " select %s, _row_key, _source_file, _record, now(), %s, _row_hash, _nulled, {f} from {good} g"
+            " select %s, (%s::text[])[_file_order + 1], _row_key, _record, now(), %s, _row_hash, _nulled, {f}"
+            " from {good} g"
             " where not exists (select 1 from {t} t where t._source = %s and t._row_key = g._row_key)").format(
-                t=table, f=fields, good=GOOD), (mapping.name, batch_id, mapping.name))
+                t=table, f=fields, good=GOOD), (mapping.name, files, batch_id, mapping.name))
+
+
+def _roomy_temp_buffers(cur) -> None:
+    """A load's scratch tables live in temp buffers (8 MB by default): give them room to stay in memory.
+    PostgreSQL refuses the change once the session has used a temp table; then the setting stays as it is."""
+    cur.execute("savepoint temp_buffers")
+    try:
+        cur.execute("set temp_buffers = '1GB'")
+    except psycopg2.Error:
+        cur.execute("rollback to savepoint temp_buffers")
 
 
 def prepare_target(conn: psycopg2.extensions.connection, mapping: Mapping) -> None:
@@ -537,6 +549,7 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
     ensure_landing_schema(conn)
     try:
         with conn.cursor() as cur:
+            _roomy_temp_buffers(cur)
             cur.execute("select now()")
             started_at = cur.fetchone()[0]
             cur.execute("set local timezone = %s", (mapping.timezone,))
@@ -559,7 +572,7 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
             for stats, count in zip(result.files, counts, strict=True):
                 stats.quarantined = count
             with result.step("merge"):
-                _merge(cur, mapping, batch_id, result)
+                _merge(cur, mapping, batch_id, [e.name for e in extracts], result)
             for stats in result.files:
                 cur.execute(
                     f"insert into {RAW_SCHEMA}._loads values (%s, %s, %s, %s, %s, %s, %s, %s)",
