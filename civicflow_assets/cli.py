@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -116,6 +119,41 @@ def run() -> None:
         if (rows := materialization.metadata.get("rows_loaded")) is not None:
             click.echo(f"  {materialization.asset_key.to_user_string():45s} {rows.value:>10,} rows")
     sys.exit(0 if result.success else 1)
+
+
+@main.command(help="The Dagster UI and daemon (`dagster dev`) on the project database; Ctrl-C stops both.")
+@click.option("--port", type=int, default=3000, show_default=True)
+def ui(port: int) -> None:
+    settings = load_settings()
+    export_connection_env(ensure_database(settings))
+    ensure_demo_data(settings)
+    prepare_dagster_home(settings)
+    dagster = Path(sys.executable).with_name("dagster")
+    # Its own process group: `dagster dev` spawns the webserver, the daemon and code servers.
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo(f"Dagster UI: http://127.0.0.1:{port}")
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        stop_process_group(process)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGINT lets dagster dev shut its children down; whatever is left after `timeout` is killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 if __name__ == "__main__":
