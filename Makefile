@@ -21,5 +21,6 @@ bench: install
 	$(BIN)/python bench/ingest.py
 
 clean:
+	-$(BIN)/civicflow ckan stop
 	-$(BIN)/civicflow db stop
 	rm -rf .civicflow dbt_project/target

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from civicflow_assets.database import dagster_storage_url, embedded, ensure_database
+from civicflow_assets.publish.ckan_cli import ckan
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import REPO_ROOT, Settings, load_settings
 
@@ -155,6 +156,8 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 30.0) -> None
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
+
+main.add_command(ckan)
 
 if __name__ == "__main__":
     main()
