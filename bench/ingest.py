@@ -27,6 +27,8 @@ from urllib.parse import urlparse, urlunparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import psycopg2  # noqa: E402
+
 from civicflow_assets.database import connect, ensure_database  # noqa: E402
 from civicflow_assets.settings import PACKAGE_DIR, load_settings  # noqa: E402
 from civicflow_assets.sources.mapping import load_mappings  # noqa: E402
@@ -60,11 +62,12 @@ from bench_limit_text;
 def bench_url() -> str:
     base = ensure_database(load_settings())
     admin = urlunparse(urlparse(base)._replace(path="/postgres"))
-    with connect(admin) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"drop database if exists {BENCH_DB} with (force)")
-            cur.execute(f"create database {BENCH_DB}")
+    admin_conn = psycopg2.connect(admin)
+    admin_conn.autocommit = True
+    with admin_conn.cursor() as cur:
+        cur.execute(f"drop database if exists {BENCH_DB} with (force)")
+        cur.execute(f"create database {BENCH_DB}")
+    admin_conn.close()
     url = urlunparse(urlparse(base)._replace(path=f"/{BENCH_DB}"))
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("create extension postgis")
@@ -83,8 +86,6 @@ def make_input(rows: int, folder: Path) -> Path:
 
 
 def run_landing(url: str, path: Path) -> dict:
-    import psycopg2
-
     from civicflow_assets.landing import land_files
 
     mapping = dataclasses.replace(MAPPING, target="bench_requests")

@@ -134,6 +134,7 @@ class Extract:
     name: str
     header: list[str]
     copy_into: Callable[[psycopg2.extensions.cursor, sql.Composable], None]
+    reusable: bool = False  # can copy_into run twice (a file), or is it a one-shot stream (an API)?
 
 
 class _ChunkReader(io.RawIOBase):
@@ -196,7 +197,7 @@ def csv_extract(path: Path) -> Extract:
             cur.execute("rollback to savepoint fast_copy")
             _copy_checked(cur, land, path, len(header))
 
-    return Extract(str(path), header, copy_into)
+    return Extract(str(path), header, copy_into, reusable=True)
 
 
 def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:
@@ -315,18 +316,27 @@ def _typed_table(cur, mapping: Mapping) -> None:
     )
 
 
-def _cleaned(column: sql.Composable, mapping: Mapping) -> sql.Composable:
-    trimmed = sql.SQL("nullif(btrim({c}), '')").format(c=column)
+def _cleaned(column: sql.Composable, mapping: Mapping, trim: bool) -> sql.Composable:
+    """Empty and null markers become null. Values to cast are trimmed; free text and WKT are kept as
+    they came (trimming a long value costs a copy of it, and the raw layer keeps what the source said)."""
+    value = sql.SQL("btrim({c})").format(c=column) if trim else column
+    cleaned = sql.SQL("nullif({v}, '')").format(v=value)
     if not mapping.null_values:
-        return trimmed
+        return cleaned
     markers = sql.SQL(", ").join(sql.Literal(m) for m in mapping.null_values)
-    return sql.SQL("case when btrim({c}) in ({m}) then null else {t} end").format(c=column, m=markers, t=trimmed)
+    return sql.SQL("case when {v} in ({m}) then null else {c} end").format(v=value, m=markers, c=cleaned)
 
 
-def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name: str, safe: bool,
-                      land: sql.Composable) -> sql.Composable:
-    """Three layers, each computed once per row: cleaned text (v*), typed values (t*), then the
-    reasons a row cannot load (a value that did not type, a required value missing)."""
+def _kept_as_is(mapping: Mapping, column: str) -> bool:
+    return all(f.type in ("text", "geometry") for f in mapping.fields if column in f.source_columns)
+
+
+def _typed_select(mapping: Mapping, header: list[str], name: str, safe: bool, land: sql.Composable) -> sql.Composable:
+    """One row per landed row: _record, _row_key, _row_hash, _errors, _nulled and every typed field.
+
+    Three layers, each computed once per row: cleaned text (v*), typed values (t*), then the reasons
+    a row cannot load (a value that did not type, a required value missing). The reasons array is
+    only built for rows that have one."""
     position = {column: i for i, column in enumerate(header)}
     missing = [c for c in mapping.source_columns if c not in position]
     if missing:
@@ -336,49 +346,65 @@ def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name
     cleaned = {c: sql.Identifier(f"v{i}") for i, c in enumerate(mapping.source_columns)}
     typed = {f.name: sql.Identifier(f"t{i}") for i, f in enumerate(mapping.fields)}
     layer1 = sql.SQL(", ").join(
-        sql.SQL("{} as {}").format(_cleaned(raw[c], mapping), cleaned[c]) for c in mapping.source_columns)
-    # concat (not row()::text) and a 64-bit hash: a third of the cost, and plenty to detect a change.
-    row_hash = sql.SQL("hashtextextended(concat({}), 0)::text").format(
-        sql.SQL(", chr(31), ").join([*raw.values(), sql.Identifier("_shape_error")]))
+        sql.SQL("{} as {}").format(_cleaned(raw[c], mapping, trim=not _kept_as_is(mapping, c)), cleaned[c])
+        for c in mapping.source_columns)
+    # A 64-bit hash of the record, nulls included: a third of the cost of md5 over its text, and plenty
+    # to tell whether one key's row changed.
+    row_hash = sql.SQL("hash_record_extended(row({}), 0)::text").format(
+        sql.SQL(", ").join([*raw.values(), sql.Identifier("_shape_error")]))
     layer2 = sql.SQL(", ").join(
         sql.SQL("{} as {}").format(typed_value(f, mapping, cleaned, safe), typed[f.name]) for f in mapping.fields)
-    checks: list[sql.Composable] = [sql.SQL("_shape_error")]
+    problems: list[tuple[sql.Composable, str]] = []
     for spec in mapping.fields:
         label = f"{spec.name} ({', '.join(spec.source_columns)})"
-        given = sql.SQL(" or ").join(
-            sql.SQL("{} is not null").format(cleaned[c]) for c in spec.source_columns)
+        given = sql.SQL(" or ").join(sql.SQL("{} is not null").format(cleaned[c]) for c in spec.source_columns)
         if why := problem(spec, mapping):
-            checks.append(sql.SQL("case when ({given}) and {t} is null then {msg} end").format(
-                given=given, t=typed[spec.name], msg=sql.Literal(f"{label}: value {why}")))
+            problems.append((sql.SQL("(({}) and {} is null)").format(given, typed[spec.name]),
+                             f"{label}: value {why}"))
         if spec.required or spec.name in mapping.key:
-            checks.append(sql.SQL("case when not ({given}) then {msg} end").format(
-                given=given, msg=sql.Literal(f"{label}: required value missing")))
-    errors = sql.SQL("array_remove(array[{}]::text[], null)").format(sql.SQL(", ").join(checks))
-    if mapping.null_values:
-        whens = sql.SQL(" ").join(
-            sql.SQL("when {m} then {r}").format(m=sql.Literal(m), r=sql.Literal(f"{m!r}: {r}"))
-            for m, r in mapping.null_values.items())
-        reasons = sql.SQL(", ").join(
-            sql.SQL("{name}, case btrim({raw}) {whens} end").format(
-                name=sql.Literal(spec.name), raw=raw[spec.source_columns[0]], whens=whens)
-            for spec in mapping.fields if spec.type != "point")
-        nulled = sql.SQL("nullif(jsonb_strip_nulls(jsonb_build_object({})), '{{}}')").format(reasons)
-    else:
-        nulled = sql.SQL("null::jsonb")
+            problems.append((sql.SQL("not ({})").format(given), f"{label}: required value missing"))
+    any_problem = sql.SQL(" or ").join([sql.SQL("_shape_error is not null"), *(c for c, _ in problems)])
+    reasons = sql.SQL(", ").join([sql.SQL("_shape_error"), *(
+        sql.SQL("case when {} then {} end").format(c, sql.Literal(m)) for c, m in problems)])
+    errors = sql.SQL("case when {} then array_remove(array[{}]::text[], null) else '{{}}'::text[] end").format(
+        any_problem, reasons)
     row_key = (sql.SQL("concat_ws('|', {})").format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(typed[k]) for k in mapping.key))
-        if mapping.key else sql.SQL("null"))
+        if mapping.key else sql.SQL("null::text"))
     return sql.SQL(
-        "insert into _typed (_file_order, _record, _row_key, _row_hash, _errors, _nulled, {fields})"
-        " select {order}, _record, {row_key}, _row_hash, {errors}, _nulled, {typed}"
+        "select _record, {row_key} as _row_key, _row_hash, {errors} as _errors, _nulled, {fields}"
         " from (select s1.*, {layer2} from"
         " (select _record, _shape_error, {row_hash} as _row_hash, {nulled} as _nulled, {layer1}"
         " from {land} offset 0) s1 offset 0) s2"
     ).format(
-        fields=sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields),
-        order=sql.Literal(file_order), row_key=row_key, errors=errors,
-        typed=sql.SQL(", ").join(typed.values()), layer2=layer2, row_hash=row_hash, nulled=nulled,
-        layer1=layer1, land=land)
+        row_key=row_key, errors=errors, layer2=layer2, row_hash=row_hash, nulled=_nulled_reasons(mapping, raw),
+        layer1=layer1, land=land,
+        fields=sql.SQL(", ").join(sql.SQL("{} as {}").format(typed[f.name], sql.Identifier(f.name))
+                                  for f in mapping.fields))
+
+
+def _nulled_reasons(mapping: Mapping, raw: dict[str, sql.Identifier]) -> sql.Composable:
+    """Which fields held a null marker (#Missing, an ACS sentinel), and what the marker means."""
+    if not mapping.null_values:
+        return sql.SQL("null::jsonb")
+    whens = sql.SQL(" ").join(
+        sql.SQL("when {m} then {r}").format(m=sql.Literal(m), r=sql.Literal(f"{m!r}: {r}"))
+        for m, r in mapping.null_values.items())
+    reasons = sql.SQL(", ").join(
+        sql.SQL("{name}, case btrim({raw}) {whens} end").format(
+            name=sql.Literal(spec.name), raw=raw[spec.source_columns[0]], whens=whens)
+        for spec in mapping.fields if spec.type != "point")
+    return sql.SQL("nullif(jsonb_strip_nulls(jsonb_build_object({})), '{{}}')").format(reasons)
+
+
+def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name: str, safe: bool,
+                      land: sql.Composable) -> sql.Composable:
+    fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
+    return sql.SQL(
+        "insert into _typed (_file_order, _record, _row_key, _row_hash, _errors, _nulled, {fields})"
+        " select {order}, _record, _row_key, _row_hash, _errors, _nulled, {fields} from ({select}) t"
+    ).format(fields=fields, order=sql.Literal(file_order),
+             select=_typed_select(mapping, header, name, safe, land))
 
 
 def _land_table(cur, index: int, width: int) -> sql.Identifier:
@@ -540,6 +566,84 @@ def set_cursor(conn: psycopg2.extensions.connection, source: str, cursor: dateti
     conn.commit()
 
 
+class _NotClean(Exception):
+    """The optimistic path met a row it cannot load as it is."""
+
+
+def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
+                           result: LoadResult) -> bool:
+    """The first load of a table, when every row is clean: type straight into the table, one write per row.
+
+    Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
+    the caller takes the general path. Truncating the (empty) table in this transaction lets
+    PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
+    table = _target(mapping)
+    cur.execute("savepoint empty_table")
+    files: list[FileStats] = []
+    try:
+        with _indexes_rebuilt_after(cur, table):
+            cur.execute(sql.SQL("truncate {}").format(table))
+            fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
+            for order, extract in enumerate(extracts):
+                land_table = _land_table(cur, order, len(extract.header))
+                with result.step("copy"):
+                    extract.copy_into(cur, land_table)
+                row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
+                    "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
+                with result.step("type"):
+                    cur.execute(sql.SQL(
+                        "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id,"
+                        " _row_hash, _nulled, {fields})"
+                        " select {source}, {file}, {row_key}, _record, now(), {batch}, _row_hash, _nulled, {fields}"
+                        " from ({select}) s where cardinality(_errors) = 0").format(
+                            t=table, fields=fields, source=sql.Literal(mapping.name),
+                            file=sql.Literal(extract.name), row_key=row_key, batch=sql.Literal(batch_id),
+                            select=_typed_select(mapping, extract.header, extract.name, False, land_table)))
+                    loaded = cur.rowcount
+                    cur.execute(sql.SQL("select count(*) from {}").format(land_table))
+                    read = cur.fetchone()[0]
+                if loaded != read:
+                    raise _NotClean
+                files.append(FileStats(extract.name, read))
+            indexing_started = time.monotonic()
+        result.step_seconds["indexes"] = time.monotonic() - indexing_started
+    except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
+        cur.execute("rollback to savepoint empty_table")
+        result.step_seconds.clear()
+        return False
+    result.files = files
+    result.inserted = sum(f.read for f in files)
+    return True
+
+
+def _is_empty(cur, mapping: Mapping) -> bool:
+    cur.execute(sql.SQL("select not exists (select 1 from {})").format(_target(mapping)))
+    return cur.fetchone()[0]
+
+
+def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: str, result: LoadResult) -> None:
+    """The general path: type into a scratch table, quarantine, then merge changes into the raw table."""
+    _typed_table(cur, mapping)
+    lands = []
+    for order, extract in enumerate(extracts):
+        land_table = _land_table(cur, order, len(extract.header))
+        with result.step("copy"):
+            extract.copy_into(cur, land_table)
+        with result.step("type"):
+            result.safe_typing |= _type_extract(cur, mapping, extract, order, land_table)
+        cur.execute(sql.SQL("select count(*) from {}").format(land_table))
+        result.files.append(FileStats(extract.name, cur.fetchone()[0]))
+        lands.append(land_table)
+    with result.step("duplicates"):
+        _mark_duplicates(cur, mapping)
+    with result.step("quarantine"):
+        counts = _quarantine(cur, mapping, extracts, lands, batch_id)
+    for stats, count in zip(result.files, counts, strict=True):
+        stats.quarantined = count
+    with result.step("merge"):
+        _merge(cur, mapping, batch_id, [e.name for e in extracts], result)
+
+
 def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract],
          batch_id: str | None = None) -> LoadResult:
     """Land every extract of one mapping in a single transaction (commits on success)."""
@@ -554,25 +658,10 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
             started_at = cur.fetchone()[0]
             cur.execute("set local timezone = %s", (mapping.timezone,))
             _ensure_target(cur, mapping)
-            _typed_table(cur, mapping)
-            lands = []
-            for order, extract in enumerate(extracts):
-                land_table = _land_table(cur, order, len(extract.header))
-                with result.step("copy"):
-                    extract.copy_into(cur, land_table)
-                with result.step("type"):
-                    result.safe_typing |= _type_extract(cur, mapping, extract, order, land_table)
-                cur.execute(sql.SQL("select count(*) from {}").format(land_table))
-                result.files.append(FileStats(extract.name, cur.fetchone()[0]))
-                lands.append(land_table)
-            with result.step("duplicates"):
-                _mark_duplicates(cur, mapping)
-            with result.step("quarantine"):
-                counts = _quarantine(cur, mapping, extracts, lands, batch_id)
-            for stats, count in zip(result.files, counts, strict=True):
-                stats.quarantined = count
-            with result.step("merge"):
-                _merge(cur, mapping, batch_id, [e.name for e in extracts], result)
+            clean_first_load = (all(e.reusable for e in extracts) and _is_empty(cur, mapping)
+                                and _land_into_empty_table(cur, mapping, extracts, batch_id, result))
+            if not clean_first_load:
+                _land_and_merge(cur, mapping, extracts, batch_id, result)
             for stats in result.files:
                 cur.execute(
                     f"insert into {RAW_SCHEMA}._loads values (%s, %s, %s, %s, %s, %s, %s, %s)",
