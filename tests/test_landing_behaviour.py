@@ -214,3 +214,26 @@ def test_a_failed_load_leaves_the_connection_usable(warehouse_url: str, tmp_path
         cur.execute("select 1")
         assert cur.fetchone() == (1,)
     connection.close()
+
+
+def test_a_shapefile_lands_reprojected_to_4326(conn, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    districts = gpd.read_file(shared("data", "chattanooga", "boundaries", "council_districts_geochatt.geojson"))
+    # Tennessee State Plane (feet), as a county GIS office would hand it over.
+    districts.to_crs(2274).to_file(tmp_path / "districts.shp")
+    mapping = parse_mapping({
+        "name": "behaviour_shapefile", "target": "behaviour_shapefile", "format": "shapefile",
+        "files": ["*.shp"], "key": ["district"],
+        "fields": {"district": {"column": "council", "required": True}, "representative": "rep_counci",
+                   "geom": {"column": "geometry", "type": "geometry"}},
+    })
+    result = land_files(conn, mapping, mapping.find_files([tmp_path]))
+    assert (result.read, result.loaded) == (9, 9)
+    assert scalar(conn, "select count(*) from raw.behaviour_shapefile where st_srid(geom) = 4326") == 9
+    # Same place as the GeoJSON's lon/lat polygons, to well under a metre.
+    original = shapely.to_geojson(districts.loc[districts["council"] == "1"].geometry.iloc[0])
+    assert scalar(conn, "select st_hausdorffdistance(st_transform(geom, 2274),"
+                        " st_transform(st_setsrid(st_geomfromgeojson(%s), 4326), 2274))"
+                        " from raw.behaviour_shapefile where district = '1'", original) < 3  # feet
