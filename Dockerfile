@@ -6,7 +6,8 @@ COPY pyproject.toml README.md ./
 COPY civicflow_assets ./civicflow_assets
 COPY dbt_project ./dbt_project
 COPY dagster.yaml workspace.yaml ./
-RUN pip install --no-cache-dir . \
+# Editable: the package finds dbt_project/ beside it, as in a checkout.
+RUN pip install --no-cache-dir -e . \
  && dbt parse --project-dir dbt_project --profiles-dir dbt_project
 ENV DAGSTER_HOME=/opt/dagster/home
 RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/

@@ -10,6 +10,7 @@ renamed as (
 
     select
         _row_key as ledger_line_id,
+        _source as source_system,
         ledger_name,
         account_segments,
         split_part(account_segments, '.', 1) as fund_code,
