@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, define_asset_job
+from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
-from civicflow_assets import raw_assets
+from civicflow_assets import raw_assets, schedules
 from civicflow_assets.database import PostgresResource, ensure_database
 from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
 from civicflow_assets.runtime import export_connection_env
@@ -17,16 +17,20 @@ settings = load_settings()
 database_url = ensure_database(settings)
 export_connection_env(database_url)
 
-everything = define_asset_job("everything", selection="*", description="The whole pipeline, raw to marts.")
+assets = [
+    *raw_assets.file_assets(load_mappings(settings.mapping_dirs)),
+    raw_assets.open311_requests,
+    raw_assets.acs_tracts_api,
+    civicflow_dbt_models,
+]
+freshness = schedules.freshness_checks([key for a in assets for key in a.keys])
 
 defs = Definitions(
-    assets=[
-        *raw_assets.file_assets(load_mappings(settings.mapping_dirs)),
-        raw_assets.open311_requests,
-        raw_assets.acs_tracts_api,
-        civicflow_dbt_models,
-    ],
-    jobs=[everything],
+    assets=assets,
+    asset_checks=freshness,
+    jobs=[schedules.everything, schedules.service_requests_hourly, schedules.slow_sources_daily],
+    schedules=schedules.schedules,
+    sensors=[schedules.freshness_sensor(freshness)],
     resources={
         "postgres": PostgresResource(url=database_url),
         "source_files": SourceFilesResource(data_dirs=[str(d) for d in settings.data_dirs]),

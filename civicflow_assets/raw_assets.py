@@ -5,7 +5,15 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from civicflow_assets.database import PostgresResource
 from civicflow_assets.landing import (
@@ -74,8 +82,14 @@ def file_assets(mappings: dict[str, Mapping]) -> list[AssetsDefinition]:
     return [_file_asset(target, group) for target, group in sorted(by_target.items())]
 
 
+OPEN311_DAYS = DailyPartitionsDefinition(start_date="2010-01-01", timezone="America/New_York", end_offset=1)
+
+
 @asset(key=["raw", "open311_requests"], group_name="raw", kinds={"postgres"},
-       description="raw.open311_requests: GeoReport v2 requests, merged by id, incremental by updated_datetime.")
+       partitions_def=OPEN311_DAYS, backfill_policy=BackfillPolicy.single_run(),
+       description="raw.open311_requests: GeoReport v2 requests merged by id. Unpartitioned runs (hourly, "
+                   "main job) read what was updated since the kept cursor; a partition or a backfill of a "
+                   "date range re-reads the requests opened on those days.")
 def open311_requests(context: AssetExecutionContext, postgres: PostgresResource,
                      open311: Open311Resource) -> MaterializeResult:
     mapping = BUILTIN_MAPPINGS["open311_requests"]
@@ -84,6 +98,12 @@ def open311_requests(context: AssetExecutionContext, postgres: PostgresResource,
         if not open311.base_url:
             return MaterializeResult(metadata={"skipped": "CIVICFLOW_OPEN311_URL is not set"})
         client = open311.client()
+        if context.has_partition_key_range:
+            window = context.partition_time_window
+            records = list(client.iter_requests(window.start, window.end))
+            result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)])
+            context.log.info(f"open311: backfilled {window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}")
+            return MaterializeResult(metadata={**_metadata([result]), "window": f"{window.start} to {window.end}"})
         cursor = get_cursor(conn, mapping.name)
         records = list(client.iter_updated_since(cursor, datetime.now(UTC)))
         result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dagster import AssetKey, materialize
@@ -114,3 +114,36 @@ def test_open311_asset_without_an_endpoint_creates_its_empty_table(warehouse_url
     metadata = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
     assert metadata["skipped"].value == "CIVICFLOW_OPEN311_URL is not set"
     assert scalar(conn, "select to_regclass('raw.open311_requests') is not null")
+
+
+def test_open311_backfill_of_three_daily_partitions(warehouse_url: str, conn) -> None:
+    from zoneinfo import ZoneInfo
+
+    eastern = ZoneInfo("America/New_York")
+    records = _chicago()
+    requested = {r["service_request_id"]: datetime.fromisoformat(r["requested_datetime"]).astimezone(eastern)
+                 for r in records}
+    first_day = min(requested.values()).date()
+    days = [first_day + timedelta(days=i) for i in range(3)]
+    in_range = [r for r in records if requested[r["service_request_id"]].date() in days]
+    assert in_range
+    with ReplayServer() as server:
+        # The server filters by start_date as a real GeoReport endpoint would; other windows are empty.
+        server.add("/requests.json", json.dumps(in_range).encode(),
+                   match=lambda q: q.get("start_date", "").startswith(days[0].isoformat()))
+        server.add("/requests.json", b"[]")
+        result = materialize(
+            [raw_assets.open311_requests],
+            resources={"postgres": PostgresResource(url=warehouse_url),
+                       "open311": Open311Resource(base_url=server.url)},
+            tags={"dagster/asset_partition_range_start": days[0].isoformat(),
+                  "dagster/asset_partition_range_end": days[-1].isoformat()})
+        windows = [q for path, q in server.requests if path == "/requests.json"]
+    assert result.success
+    materializations = result.get_asset_materialization_events()
+    assert sorted(e.partition for e in materializations) == [d.isoformat() for d in days]
+    metadata = materializations[0].event_specific_data.materialization.metadata
+    assert metadata["rows_read"].value == len(in_range)
+    assert {w["start_date"][:10] for w in windows} == {days[0].isoformat()}  # one window for the three days
+    assert scalar(conn, "select count(*) from raw.open311_requests where service_request_id = any(%s)",
+                  [r["service_request_id"] for r in in_range]) == len(in_range)

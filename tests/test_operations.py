@@ -1,0 +1,45 @@
+"""The platform runs itself: jobs and schedules exist, and a late source is flagged (rule U1)."""
+
+from __future__ import annotations
+
+import time
+
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+
+from civicflow_assets import raw_assets
+from civicflow_assets.database import PostgresResource
+from civicflow_assets.schedules import freshness_checks
+from civicflow_assets.sources.mapping import load_mappings
+from civicflow_assets.sources.resources import SourceFilesResource
+from tests.shared_data import shared
+
+
+def test_jobs_schedules_and_a_freshness_check_on_every_asset(warehouse_url: str) -> None:
+    from civicflow_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    checked = {key.asset_key for key in graph.asset_check_keys if key.name == "freshness_check"}
+    assert checked == set(graph.get_all_asset_keys())
+    assert {s.job_name for s in defs.schedules} == {"service_requests_hourly", "slow_sources_daily"}
+    hourly = defs.resolve_job_def("service_requests_hourly").asset_layer.executable_asset_keys
+    assert AssetKey(["raw", "open311_requests"]) in hourly
+    assert AssetKey(["staging", "stg_city311__service_requests"]) in hourly
+    assert AssetKey(["raw", "operating_budget"]) not in hourly
+
+
+def test_a_stale_source_is_flagged(warehouse_url: str, tmp_path) -> None:
+    (tmp_path / "freshness.yaml").write_text("default_hours: 24\nassets:\n  raw/fire_stations: 0.0005\n")
+    mappings = {n: m for n, m in load_mappings([raw_assets.PACKAGE_DIR / "sources" / "mappings"]).items()
+                if m.target in ("fire_stations", "youth_centers")}
+    fire_stations, youth_centers = raw_assets.file_assets(mappings)
+    keys = [AssetKey(["raw", "fire_stations"]), AssetKey(["raw", "youth_centers"])]
+    checks = freshness_checks(keys, tmp_path / "freshness.yaml")
+    resources = {"postgres": PostgresResource(url=warehouse_url),
+                 "source_files": SourceFilesResource(data_dirs=[str(shared("data", "chattanooga"))])}
+    with DagsterInstance.ephemeral() as instance:
+        materialize([fire_stations, youth_centers], resources=resources, instance=instance)
+        time.sleep(2.5)  # past the 1.8 s allowed for fire stations, well within youth centers' 24 h
+        result = materialize([fire_stations, youth_centers, *checks], resources=resources, instance=instance,
+                             selection=AssetSelection.checks(*[k for c in checks for k in c.check_keys]))
+    outcome = {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
+    assert outcome == {"raw/fire_stations": False, "raw/youth_centers": True}
