@@ -10,7 +10,8 @@ install:
 run: install  ## the main job: embedded PostGIS, demo city, every asset
 	$(BIN)/civicflow run
 
-test: install  ## the whole test suite against real PostGIS and the real data in ../shared
+test:  ## the whole test suite against real PostGIS and the real data in ../shared
+	@bin/bootstrap --test
 	$(BIN)/pytest -q
 
 lint: install

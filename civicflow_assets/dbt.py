@@ -37,7 +37,8 @@ class CivicFlowTranslator(DagsterDbtTranslator):
         return AssetKey([dbt_resource_props["config"].get("schema") or "analytics", dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else "dbt"
+        # The schema a node builds in is its layer: staging, intermediate, marts, publish, reference (seeds).
+        return dbt_resource_props["config"].get("schema") or "analytics"
 
 
 @dbt_assets(

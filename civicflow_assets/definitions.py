@@ -29,7 +29,7 @@ defs = Definitions(
     assets=assets,
     asset_checks=freshness,
     jobs=[schedules.everything, schedules.service_requests_hourly, schedules.slow_sources_daily],
-    schedules=schedules.schedules,
+    schedules=schedules.schedules(running=settings.schedules_running),
     sensors=[schedules.freshness_sensor(freshness)],
     resources={
         "postgres": PostgresResource(url=database_url),

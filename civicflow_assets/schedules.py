@@ -34,12 +34,17 @@ slow_sources_daily = define_asset_job(
     selection=(AssetSelection.groups("raw") - SERVICE_REQUEST_SOURCES).downstream(),
     description="Full refresh of census, budget and boundary sources, and everything built from them.")
 
-schedules = [
-    ScheduleDefinition(job=service_requests_hourly, cron_schedule="5 * * * *", execution_timezone=TIMEZONE,
-                       default_status=DefaultScheduleStatus.RUNNING),
-    ScheduleDefinition(job=slow_sources_daily, cron_schedule="30 4 * * *", execution_timezone=TIMEZONE,
-                       default_status=DefaultScheduleStatus.RUNNING),
-]
+
+
+def schedules(running: bool) -> list[ScheduleDefinition]:
+    """Running from the start (the platform runs itself) unless CIVICFLOW_SCHEDULES=stopped, as in tests."""
+    status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+    return [
+        ScheduleDefinition(job=service_requests_hourly, cron_schedule="5 * * * *", execution_timezone=TIMEZONE,
+                           default_status=status),
+        ScheduleDefinition(job=slow_sources_daily, cron_schedule="30 4 * * *", execution_timezone=TIMEZONE,
+                           default_status=status),
+    ]
 
 
 def freshness_checks(asset_keys: Sequence[AssetKey], path: Path = FRESHNESS_FILE) -> list[AssetChecksDefinition]:

@@ -33,6 +33,7 @@ class Settings:
     open311_api_key: str | None
     open311_jurisdiction: str | None
     timezone: str
+    schedules_running: bool
 
     @property
     def demo_dir(self) -> Path:
@@ -66,4 +67,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         open311_api_key=env.get("CIVICFLOW_OPEN311_API_KEY") or None,
         open311_jurisdiction=env.get("CIVICFLOW_OPEN311_JURISDICTION") or None,
         timezone=env.get("CIVICFLOW_TIMEZONE", "America/New_York"),
+        schedules_running=env.get("CIVICFLOW_SCHEDULES", "running") != "stopped",
     )

@@ -14,6 +14,8 @@ from civicflow_assets.database import connect, ensure_database
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
 
+# Tests start `dagster dev` now and then; its daemon must not launch scheduled runs meanwhile.
+os.environ["CIVICFLOW_SCHEDULES"] = "stopped"
 TEST_DATABASE = os.environ.get("CIVICFLOW_TEST_DB", "civicflow_test")  # one per concurrent session
 
 
