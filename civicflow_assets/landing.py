@@ -8,28 +8,23 @@ previous table as it was, and rows whose content did not change are not touched 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2
-import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
+from civicflow_assets.extracts import Extract, extract_for
 from civicflow_assets.sources.mapping import Mapping
 from civicflow_assets.sql_typing import CATALOG_TYPES, PG_TYPES, SAFE_FUNCTIONS, problem, typed_value
 
 RAW_SCHEMA = "raw"
-COPY_CHUNK = 1 << 20
-csv.field_size_limit(sys.maxsize)  # one city-limits WKT cell is over 1 MB
 
 LANDING_DDL = f"""
 create schema if not exists {RAW_SCHEMA};
@@ -125,138 +120,6 @@ class LoadResult:
             "batch_id": self.batch_id,
             "seconds": round(self.seconds, 2),
         }
-
-
-@dataclass(frozen=True)
-class Extract:
-    """One input of a load: a named file or URL and a way to stream its rows into COPY."""
-
-    name: str
-    header: list[str]
-    copy_into: Callable[[psycopg2.extensions.cursor, sql.Composable], None]
-    reusable: bool = False  # can copy_into run twice (a file), or is it a one-shot stream (an API)?
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file-like view over an iterator of bytes, for psycopg2's copy_expert."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-
-def _csv_chunks(rows: Iterable[list[Any]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow(row)
-        if buffer.tell() > COPY_CHUNK:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
-
-
-def _copy_rows(cur, target: sql.Composable, columns: sql.Composable, rows: Iterable[list[Any]]) -> None:
-    copy = sql.SQL("copy {t} ({c}) from stdin with (format csv)").format(t=target, c=columns)
-    cur.copy_expert(copy.as_string(cur), _ChunkReader(_csv_chunks(rows)), size=COPY_CHUNK)
-
-
-def csv_extract(path: Path) -> Extract:
-    """A CSV file: straight into COPY; a ragged file falls back to a checked parse (see `_ragged_rows`)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise LandingError(f"{path}: empty file, no header row")
-
-    def copy_into(cur, land: sql.Composable) -> None:
-        columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
-        copy = sql.SQL("copy {t} ({c}) from stdin with (format csv, header true, encoding 'UTF8')").format(
-            t=land, c=columns)
-        cur.execute("savepoint fast_copy")
-        try:
-            with path.open("rb") as handle:
-                cur.copy_expert(copy.as_string(cur), handle, size=COPY_CHUNK)
-        except (psycopg2.errors.BadCopyFileFormat, psycopg2.errors.CharacterNotInRepertoire,
-                psycopg2.errors.UntranslatableCharacter):
-            cur.execute("rollback to savepoint fast_copy")
-            _copy_checked(cur, land, path, len(header))
-
-    return Extract(str(path), header, copy_into, reusable=True)
-
-
-def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:
-    """Row by row in Python, so that a malformed row is kept (with its reason) instead of failing the load."""
-    columns = sql.SQL(", ").join(
-        [sql.Identifier("_record"), sql.Identifier("_shape_error"),
-         *(sql.Identifier(f"c{i}") for i in range(width))])
-
-    def rows() -> Iterator[list[Any]]:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = csv.reader(handle)
-            next(reader)
-            for record, row in enumerate(reader, start=1):
-                problem = None
-                if "\ufffd" in "".join(row):
-                    problem = "row is not valid UTF-8"
-                if len(row) != width:
-                    problem = f"row has {len(row)} fields, the header has {width}"
-                    row = [*row[: width - 1], ",".join(row[width - 1 :])] if len(row) > width else row
-                    row += [None] * (width - len(row))
-                yield [record, problem, *(v if v != "" else None for v in row)]
-
-    _copy_rows(cur, land, columns, rows())
-
-
-def records_extract(name: str, header: list[str], rows: Iterable[dict[str, Any]]) -> Extract:
-    """Rows from an API client (dicts keyed by source column)."""
-
-    def copy_into(cur, land: sql.Composable) -> None:
-        columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
-        _copy_rows(cur, land, columns, ([row.get(c) for c in header] for row in rows))
-
-    return Extract(name, header, copy_into)
-
-
-def spatial_extract(path: Path) -> Extract:
-    """GeoJSON or shapefile through pyogrio, reprojected to EPSG:4326, geometry as WKT in `geometry`."""
-    import pyogrio
-    import shapely
-
-    frame = pyogrio.read_dataframe(path)
-    if frame.crs is not None and frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs(4326)
-    header = [c for c in frame.columns if c != "geometry"] + ["geometry"]
-    wkt = shapely.to_wkt(frame.geometry.values, rounding_precision=-1)
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for values, geometry in zip(frame[header[:-1]].itertuples(index=False), wkt, strict=True):
-            yield {**dict(zip(header[:-1], values, strict=True)), "geometry": geometry}
-
-    return records_extract(str(path), header, rows())
-
-
-def extract_for(mapping: Mapping, path: Path) -> Extract:
-    if mapping.format == "csv":
-        return csv_extract(path)
-    if mapping.format in ("geojson", "shapefile"):
-        return spatial_extract(path)
-    raise LandingError(f"{mapping.name}: format {mapping.format} has no file reader")
 
 
 def ensure_landing_schema(conn: psycopg2.extensions.connection) -> None:

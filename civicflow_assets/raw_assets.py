@@ -16,15 +16,8 @@ from dagster import (
 )
 
 from civicflow_assets.database import PostgresResource
-from civicflow_assets.landing import (
-    LoadResult,
-    get_cursor,
-    land,
-    land_files,
-    prepare_target,
-    records_extract,
-    set_cursor,
-)
+from civicflow_assets.extracts import records_extract
+from civicflow_assets.landing import LoadResult, get_cursor, land, land_files, prepare_target, set_cursor
 from civicflow_assets.settings import PACKAGE_DIR
 from civicflow_assets.sources.mapping import Mapping, load_mappings
 from civicflow_assets.sources.open311 import FIELDS as OPEN311_FIELDS
