@@ -1,0 +1,180 @@
+"""The incremental fact on real data: after a first build, 1% of the real pothole requests change and 1% new ones
+arrive; the next dbt build rewrites exactly those rows of fct_service_requests (and of the located intermediate),
+and a --full-refresh rebuild gives the same tables.
+
+Runs in a database of its own (the session's test database name + "_incremental"): it changes the raw data that
+test_marts_real.py compares with the CSV files."""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+from civicflow_assets.landing import land_files
+from tests.conftest import TEST_DATABASE, scalar
+from tests.shared_data import shared
+from tests.test_marts_real import DBT_SELECT, MAPPINGS, land_real_data, run_dbt
+
+csv.field_size_limit(sys.maxsize)
+
+POTHOLES_FILE = ("data", "chattanooga", "311", "potholes_distressed_pavement_2x73-xesh.csv")
+COMPARED_MODELS = ("marts.fct_service_requests", "intermediate.int_service_requests__located")
+
+
+@pytest.fixture(scope="module")
+def incremental_url(warehouse_url: str) -> Iterator[str]:
+    name = f"{TEST_DATABASE}_incremental"
+    admin = urlunparse(urlparse(warehouse_url)._replace(path="/postgres"))
+    admin_conn = psycopg2.connect(admin)
+    admin_conn.autocommit = True
+    with admin_conn.cursor() as cur:
+        cur.execute(f"drop database if exists {name} with (force)")
+        cur.execute(f"create database {name}")
+    url = urlunparse(urlparse(warehouse_url)._replace(path=f"/{name}"))
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("create extension postgis")
+    conn.commit()
+    conn.close()
+    yield url
+    with admin_conn.cursor() as cur:
+        cur.execute(f"drop database if exists {name} with (force)")
+    admin_conn.close()
+
+
+def _changed_extract(source: Path, out: Path, seed: int = 11) -> tuple[set[str], set[str]]:
+    """The real potholes export with 1% of its rows changed (completed one hour later, or completed now for an
+    open one) and 1% new rows (copies of real rows under new keys). Answers the changed and the new keys."""
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    rng = random.Random(seed)
+    share = len(rows) // 100
+    changed = rng.sample(range(len(rows)), share)
+    for i in changed:
+        row = rows[i]
+        completed = row["completed_at"] or row["created_date"]
+        hour = int(completed[11:13]) % 12 + 1  # "MM/DD/YYYY hh:mm:ss AM": hh 01-12; a different, valid hour
+        row["completed_at"] = f"{completed[:11]}{hour:02d}{completed[13:]}"
+        row["status_code"] = "O-CLOSED"
+    first_new = max(int(r["service_request_key"]) for r in rows if r["service_request_key"].isdigit()) + 1
+    new_rows = []
+    for n, i in enumerate(rng.sample(range(len(rows)), share)):
+        new_rows.append({**rows[i], "service_request_key": str(first_new + n)})
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows + new_rows)
+    return ({rows[i]["service_request_key"] for i in changed}, {r["service_request_key"] for r in new_rows})
+
+
+def _snapshot(conn, table: str, label: str) -> str:
+    """A copy of the table without the run marker, geometry as text, for EXCEPT in both directions."""
+    copy = f"{label}_{table.split('.')[1]}"
+    with conn.cursor() as cur:
+        cur.execute("select column_name, data_type, udt_name from information_schema.columns"
+                    " where table_schema || '.' || table_name = %s and column_name <> 'DbtRunId'"
+                    " order by ordinal_position", (table,))
+        columns = [f'"{name}"::text as "{name}"' if udt in ("geometry", "geography") else f'"{name}"'
+                   for name, _, udt in cur.fetchall()]
+        cur.execute(f"drop table if exists {copy}")
+        cur.execute(f"create table {copy} as select {', '.join(columns)} from {table}")
+    conn.commit()
+    return copy
+
+
+@pytest.fixture(scope="module")
+def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    work = tmp_path_factory.mktemp("dbt_marts_incremental")
+    land_real_data(incremental_url)
+    first = run_dbt(incremental_url, work / "first", "build", *DBT_SELECT)
+    conn = psycopg2.connect(incremental_url)
+    before = {
+        "max_modified": scalar(conn, 'select max("ModifiedDate") from marts.fct_service_requests'),
+        "rows": scalar(conn, "select count(*) from marts.fct_service_requests"),
+        "hours": dict(_fetch(conn, 'select "ServiceRequestId", "HoursToClose" from marts.fct_service_requests'
+                                   " where \"SourceSystem\" = 'chattanooga_311_potholes'")),
+    }
+    changed, new = _changed_extract(shared(*POTHOLES_FILE), work / "potholes_changed.csv")
+    mapping = MAPPINGS["chattanooga_311_potholes"]
+    loaded = land_files(conn, mapping, [work / "potholes_changed.csv"])
+    second = run_dbt(incremental_url, work / "second", "build", *DBT_SELECT)
+    snapshots = {table: _snapshot(conn, table, "incremental") for table in COMPARED_MODELS}
+    after = {
+        "run_ids": dict(_fetch(conn, 'select "ServiceRequestId", "DbtRunId" from marts.fct_service_requests'
+                                     " where \"SourceSystem\" = 'chattanooga_311_potholes'")),
+        "located_modified": dict(_fetch(
+            conn, "select service_request_id, modified_at from intermediate.int_service_requests__located"
+                  " where source_system = 'chattanooga_311_potholes'")),
+        "hours": dict(_fetch(conn, 'select "ServiceRequestId", "HoursToClose" from marts.fct_service_requests'
+                                   " where \"SourceSystem\" = 'chattanooga_311_potholes'")),
+    }
+    conn.close()
+    run_dbt(incremental_url, work / "full", "build", *DBT_SELECT, "--full-refresh")
+    return {"first": first, "second": second, "before": before, "after": after, "changed": changed, "new": new,
+            "loaded": loaded, "snapshots": snapshots}
+
+
+def _fetch(conn, query: str) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(query)
+        rows = cur.fetchall()
+    conn.commit()
+    return rows
+
+
+def _invocation_id(run_results: dict) -> str:
+    return run_results["metadata"]["invocation_id"]
+
+
+def test_the_changed_extract_changes_one_percent_and_adds_one_percent(runs) -> None:
+    loaded = runs["loaded"]
+    assert (loaded.updated, loaded.inserted, loaded.deleted) == (343, 343, 0)
+    assert len(runs["changed"]) == len(runs["new"]) == 343
+
+
+def test_second_run_writes_exactly_the_changed_and_new_rows(runs) -> None:
+    second = _invocation_id(runs["second"])
+    written = {key for key, run_id in runs["after"]["run_ids"].items() if run_id == second}
+    assert written == runs["changed"] | runs["new"]
+    assert {run_id for key, run_id in runs["after"]["run_ids"].items() if key not in written} == {
+        _invocation_id(runs["first"])}
+    modified_later = {key for key, modified in runs["after"]["located_modified"].items()
+                      if modified > runs["before"]["max_modified"]}
+    assert modified_later == runs["changed"] | runs["new"]
+    assert len(runs["after"]["run_ids"]) == len(runs["before"]["hours"]) + 343
+
+
+def test_changed_rows_carry_the_new_values(runs) -> None:
+    before, after = runs["before"]["hours"], runs["after"]["hours"]
+    differs = {key for key in runs["changed"] if before[key] != after[key]}
+    assert len(differs) > 0.9 * len(runs["changed"])  # a few legacy rows keep a null (negative) duration
+    assert {key for key in before if key not in runs["changed"] and before[key] != after[key]} == set()
+
+
+def test_incremental_models_ran_as_merges(runs) -> None:
+    results = {r["unique_id"].split(".")[-1]: r for r in runs["second"]["results"]}
+    for model in ("fct_service_requests", "int_service_requests__located"):
+        assert results[model]["status"] == "success"
+        assert results[model]["adapter_response"]["_message"] == "MERGE 686", model
+
+
+@pytest.mark.parametrize("table", sorted(COMPARED_MODELS))
+def test_full_refresh_gives_the_same_table(incremental_url, runs, table) -> None:
+    conn = psycopg2.connect(incremental_url)
+    try:
+        rebuilt = _snapshot(conn, table, "full_refresh")
+        incremental = runs["snapshots"][table]
+        assert scalar(conn, f"select count(*) from {rebuilt}") == scalar(conn, f"select count(*) from {incremental}")
+        assert scalar(conn, f"select count(*) from (select * from {incremental} except select * from {rebuilt}) d") == 0
+        assert scalar(conn, f"select count(*) from (select * from {rebuilt} except select * from {incremental}) d") == 0
+    finally:
+        conn.close()
