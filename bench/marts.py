@@ -16,9 +16,11 @@ import argparse
 import csv
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse, urlunparse
@@ -100,13 +102,70 @@ def dbt_env(url: str) -> dict[str, str]:
             "CIVICFLOW_PG_PASSWORD": unquote(parsed.password or ""), "CIVICFLOW_PG_DATABASE": BENCH_DB}
 
 
+class DatabaseCpu:
+    """CPU seconds used by the PostgreSQL processes serving one database (and their parallel workers), sampled
+    from /proc: on a shared machine the wall time of a build says as much about the neighbours as about it."""
+
+    def __init__(self, database: str, interval: float = 0.1):
+        self.database, self.interval = database, interval
+        self.seconds: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> None:
+        backends: set[int] = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / self._tick
+            if title.startswith("postgres: ") and f" {self.database} " in f"{title} ":
+                backends.add(int(entry))
+                self.seconds[int(entry)] = cpu
+            elif title.startswith("postgres: parallel worker for PID "):
+                leader = int(title.rsplit(" ", 1)[1])
+                if leader in backends or leader in self.seconds:
+                    self.seconds[int(entry)] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            time.sleep(self.interval)
+
+    def __enter__(self) -> DatabaseCpu:
+        self._sample()
+        self.baseline = dict(self.seconds)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def used(self) -> float:
+        return sum(cpu - self.baseline.get(pid, 0.0) for pid, cpu in self.seconds.items())
+
+
 def dbt_build(url: str, work: Path, label: str) -> float:
     # One target folder for both builds, as a deployment keeps it: the second parses only what changed.
     command = [DBT, "build", *DBT_SELECT, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                str(DBT_PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    result = subprocess.run(command, env=dbt_env(url), capture_output=True, text=True, check=False)
+    with DatabaseCpu(BENCH_DB) as database_cpu:
+        result = subprocess.run(command, env=dbt_env(url), capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    print(f"    CPU: {database_cpu.used:.1f} s in PostgreSQL, {dbt_cpu:.1f} s in dbt; on {os.cpu_count()} idle CPUs"
+          f" at least {(database_cpu.used + dbt_cpu) / (os.cpu_count() or 1):.1f} s of wall time")
     if result.returncode != 0:
         sys.exit(f"dbt build ({label}) failed:\n{result.stdout[-6000:]}")
     slowest = []

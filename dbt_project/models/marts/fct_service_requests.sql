@@ -15,6 +15,7 @@
             {'columns': ['"CouncilDistrict"', '"CreatedMonth"']},
             {'columns': ['"TractGeoid"', '"CreatedMonth"']},
             {'columns': ['"RequestType"', '"CreatedMonth"']},
+            {'columns': ['"Status"', '"TractGeoid"']},
             {'columns': ['"GeneralizedLocation"'], 'type': 'gist'},
         ],
         post_hook=[
