@@ -1,0 +1,324 @@
+"""The file resources of a dataset (rules F1-F6, U4): CSV, JSON, GeoJSON, KML, a zipped shapefile, ODS and XLSX.
+
+Every writer reads the published table in key order, so the same rows give the same file. Timestamps go out as
+ISO 8601 with their offset in America/New_York (F5), geometry as WKT in tabular formats; nothing is formatted
+for display (F4). CSV, JSON, GeoJSON and KML stream out of PostgreSQL with COPY; the others read rows in batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import re
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from xml.sax.saxutils import escape, quoteattr
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from civicflow_assets.publish.table import Column, PublishedTable
+
+FORMAT_VERSION = 1  # bump when a writer's output changes: every file is then published again
+BATCH_ROWS = 5_000
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same rows give the same bytes
+# XML 1.0 cannot carry these, and a free-text field sometimes does.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+XML_ILLEGAL_SQL = "[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+# COPY in CSV mode with a quote and a delimiter no line can contain: each line comes out verbatim.
+COPY_LINES = "(format csv, quote e'\\x01', delimiter e'\\x02')"
+
+Writer = Callable[[psycopg2.extensions.cursor, PublishedTable, BinaryIO], None]
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    id: str
+    extension: str
+    ckan_format: str
+    mimetype: str
+    label: str
+    write: Writer
+    spatial: bool = False
+    spreadsheet: bool = False
+
+    def filename(self, base: str) -> str:
+        return f"{base}.{self.extension}"
+
+
+def _ordered(table: PublishedTable, select: sql.Composable) -> sql.Composable:
+    return sql.SQL("select {s} from {t} t order by {k}").format(s=select, t=table.relation, k=table.key_sql("t"))
+
+
+def _copy_lines(cur: psycopg2.extensions.cursor, query: sql.Composable) -> Iterator[bytes]:
+    """One value per output line, streamed through a temporary file (COPY writes to a file-like object)."""
+    with tempfile.TemporaryFile() as spool:
+        cur.copy_expert(sql.SQL("copy ({}) to stdout with {}").format(query, sql.SQL(COPY_LINES)).as_string(cur),
+                        spool)
+        spool.seek(0)
+        for line in spool:
+            yield line.rstrip(b"\n")
+
+
+def write_csv(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    query = sql.SQL("copy ({}) to stdout with (format csv, header true, encoding 'UTF8')").format(
+        _ordered(table, table.text_select("t")))
+    cur.copy_expert(query.as_string(cur), out)
+
+
+def write_json(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    query = sql.SQL("select row_to_json(x) from ({}) x").format(_ordered(table, table.json_select("t")))
+    out.write(b"[")
+    for i, line in enumerate(_copy_lines(cur, query)):
+        out.write(b",\n" if i else b"\n")
+        out.write(line)
+    out.write(b"\n]\n")
+
+
+def _geometry_4326(column: Column) -> sql.Composable:
+    ref = sql.SQL("t.{}").format(column.ident)
+    return sql.SQL("case when st_srid({g}) in (0, 4326) then {g} else st_transform({g}, 4326) end").format(g=ref)
+
+
+def _properties(table: PublishedTable) -> list[Column]:
+    return [c for c in table.columns if c is not table.geometry]
+
+
+def write_geojson(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    assert table.geometry is not None
+    props = [sql.SQL("{} as {}").format(
+        table.key_sql("t") if c.name == table.key_column and table.has_row_key else c.as_json("t"), c.ident)
+        for c in _properties(table)]
+    query = sql.SQL(
+        "select json_build_object('type', 'Feature', 'id', {k}, 'geometry', st_asgeojson({g}, 7)::json, "
+        "'properties', to_json(p)) from {t} t cross join lateral (select {props}) p order by {k}").format(
+        k=table.key_sql("t"), g=_geometry_4326(table.geometry), t=table.relation,
+        props=sql.SQL(", ").join(props))
+    out.write(b'{"type": "FeatureCollection", "features": [')
+    for i, line in enumerate(_copy_lines(cur, query)):
+        out.write(b",\n" if i else b"\n")
+        out.write(line)
+    out.write(b"\n]}\n")
+
+
+def write_kml(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    assert table.geometry is not None
+
+    def text(c: Column) -> sql.Composable:
+        value = table.key_sql("t") if c.name == table.key_column and table.has_row_key else c.as_text("t")
+        return sql.SQL("regexp_replace({}::text, {}, '', 'g')").format(value, sql.Literal(XML_ILLEGAL_SQL))
+
+    data = [sql.SQL("xmlelement(name \"Data\", xmlattributes({n} as name), xmlelement(name value, {v}))").format(
+        n=sql.Literal(c.name), v=text(c)) for c in _properties(table)]
+    placemark = sql.SQL(
+        "xmlelement(name \"Placemark\", xmlelement(name name, {k}), "
+        "xmlelement(name \"ExtendedData\", xmlconcat({data})), st_askml({g}, 7)::xml)::text").format(
+        k=table.key_sql("t"), data=sql.SQL(", ").join(data), g=_geometry_4326(table.geometry))
+    # Newlines inside values become character references, so that each placemark is one line.
+    query = sql.SQL("select replace(replace({p}, e'\\r', '&#13;'), e'\\n', '&#10;') from {t} t order by {k}").format(
+        p=placemark, t=table.relation, k=table.key_sql("t"))
+    title = escape(table.spec.title)
+    out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n'
+              f"<Document><name>{title}</name>\n".encode())
+    for line in _copy_lines(cur, query):
+        out.write(line)
+        out.write(b"\n")
+    out.write(b"</Document>\n</kml>\n")
+
+
+# -- formats that read rows in Python
+
+
+def _rows(cur: psycopg2.extensions.cursor, table: PublishedTable,
+          geometry_wkb: bool = False) -> Iterator[tuple[Any, ...]]:
+    select = table.json_select("t")
+    if geometry_wkb and table.geometry is not None:
+        select = sql.SQL("{}, st_asbinary({})").format(select, _geometry_4326(table.geometry))
+    named = cur.connection.cursor(name="publish_rows")
+    try:
+        named.itersize = BATCH_ROWS
+        named.execute(_ordered(table, select))
+        while batch := named.fetchmany(BATCH_ROWS):
+            yield from batch
+    finally:
+        named.close()
+
+
+def _cell(value: Any) -> Any:
+    """A spreadsheet cell: numbers, booleans and dates keep their type; a timestamp stays ISO text (F5)."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return XML_ILLEGAL.sub("", value)
+    return value
+
+
+def write_xlsx(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    book.properties.creator = "CivicFlow"
+    book.properties.created = book.properties.modified = dt.datetime(2000, 1, 1)
+    sheet = book.create_sheet(table.spec.table_name[:31])
+    sheet.append([c.name for c in table.columns])
+    for row in _rows(cur, table):
+        sheet.append([_cell(v) for v in row])
+    book.save(out)
+
+
+def _ods_cell(value: Any) -> str:
+    value = _cell(value)
+    if value is None:
+        return "<table:table-cell/>"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+        return f'<table:table-cell office:value-type="boolean" office:boolean-value="{text}"><text:p>{text}</text:p>' \
+               "</table:table-cell>"
+    if isinstance(value, int | float):
+        return f'<table:table-cell office:value-type="float" office:value="{value!r}"><text:p>{value!r}</text:p>' \
+               "</table:table-cell>"
+    if isinstance(value, dt.date):
+        return f'<table:table-cell office:value-type="date" office:date-value="{value.isoformat()}">' \
+               f"<text:p>{value.isoformat()}</text:p></table:table-cell>"
+    return f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}</text:p></table:table-cell>'
+
+
+FORMATS_MIMETYPE_ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODS_MANIFEST = """<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">
+ <manifest:file-entry manifest:full-path="/" manifest:version="1.2"
+  manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>
+ <manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+</manifest:manifest>
+"""
+ODS_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+ xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">
+<office:body><office:spreadsheet><table:table table:name={name}>
+"""
+ODS_TAIL = "</table:table></office:spreadsheet></office:body></office:document-content>\n"
+
+
+def _zip_entry(archive: zipfile.ZipFile, name: str, compress: bool = True) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    return info
+
+
+def write_ods(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    """OpenDocument spreadsheet written as a stream: odfpy builds the whole document in memory, far too slowly."""
+    with zipfile.ZipFile(out, "w") as archive:
+        # The mimetype entry comes first and uncompressed, so that tools can sniff the type (ODF 1.2, 3.3).
+        archive.writestr(_zip_entry(archive, "mimetype", compress=False), FORMATS_MIMETYPE_ODS)
+        archive.writestr(_zip_entry(archive, "META-INF/manifest.xml"), ODS_MANIFEST)
+        with archive.open(_zip_entry(archive, "content.xml"), "w", force_zip64=True) as raw:
+            content = io.TextIOWrapper(raw, encoding="utf-8")
+            content.write(ODS_HEAD.format(name=quoteattr(table.spec.table_name)))
+            header = "".join(_ods_cell(c.name) for c in table.columns)
+            content.write(f"<table:table-row>{header}</table:table-row>\n")
+            for row in _rows(cur, table):
+                content.write("<table:table-row>" + "".join(_ods_cell(v) for v in row) + "</table:table-row>\n")
+            content.write(ODS_TAIL)
+            content.flush()
+            content.detach()
+
+
+def shapefile_names(columns: list[Column]) -> dict[str, str]:
+    """Published field -> a unique shapefile field name of at most 10 characters (dBASE's limit)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for column in columns:
+        name = column.name[:10]
+        n = 1
+        while name.upper() in taken:
+            suffix = str(n)
+            name = column.name[: 10 - len(suffix)] + suffix
+            n += 1
+        taken.add(name.upper())
+        names[column.name] = name
+    return names
+
+
+def write_shapefile_zip(cur: psycopg2.extensions.cursor, table: PublishedTable, out: BinaryIO) -> None:
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+    import shapely
+
+    assert table.geometry is not None
+    props = _properties(table)
+    names = shapefile_names(props)
+    index = [i for i, c in enumerate(table.columns) if c is not table.geometry]
+    records, shapes = [], []
+    for row in _rows(cur, table, geometry_wkb=True):
+        records.append([_shapefile_value(row[i]) for i in index])
+        shapes.append(bytes(row[-1]) if row[-1] is not None else None)
+    frame = pd.DataFrame(records, columns=[names[c.name] for c in props])
+    geometry = shapely.from_wkb(shapes) if shapes else []
+    data = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
+    base = table.spec.table_name[:60]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{base}.shp"
+        kinds = {t for t in data.geometry.geom_type.dropna().unique()}
+        with warnings.catch_warnings():
+            # dBASE cuts text at 254 characters; the resource says so, and CSV and GeoJSON carry it whole.
+            warnings.filterwarnings("ignore", message=".*truncated to 254 characters.*")
+            pyogrio.write_dataframe(data, path, driver="ESRI Shapefile", encoding="UTF-8",
+                                    promote_to_multi=len(kinds) > 1, layer_options={"RESIZE": "YES"})
+        field_map = io.StringIO()
+        writer = csv.writer(field_map, lineterminator="\n")
+        writer.writerow(["ShapefileField", "PublishedField"])
+        writer.writerows([(names[c.name], c.name) for c in props])
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for part in sorted(Path(folder).iterdir()):
+                archive.writestr(_zip_entry(archive, part.name), part.read_bytes())
+            archive.writestr(_zip_entry(archive, f"{base}_fields.csv"), field_map.getvalue())
+
+
+def _shapefile_value(value: Any) -> Any:
+    # dBASE has no time zone and no boolean null: text keeps the timestamp whole (F5).
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value
+
+
+FORMATS: dict[str, FileFormat] = {f.id: f for f in (
+    FileFormat("csv", "csv", "CSV", "text/csv", "CSV", write_csv),
+    FileFormat("json", "json", "JSON", "application/json", "JSON", write_json),
+    FileFormat("geojson", "geojson", "GeoJSON", "application/geo+json", "GeoJSON", write_geojson, spatial=True),
+    FileFormat("kml", "kml", "KML", "application/vnd.google-earth.kml+xml", "KML", write_kml, spatial=True),
+    FileFormat("shapefile", "zip", "SHP", "application/zip", "Shapefile (zipped)", write_shapefile_zip,
+               spatial=True),
+    FileFormat("ods", "ods", "ODS", "application/vnd.oasis.opendocument.spreadsheet", "ODS spreadsheet", write_ods,
+               spreadsheet=True),
+    FileFormat("xlsx", "xlsx", "XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "Excel spreadsheet", write_xlsx, spreadsheet=True),
+)}
+
+
+def formats_for(table: PublishedTable, rows: int) -> list[FileFormat]:
+    """CSV and JSON always; the map formats when the table has a geometry; spreadsheets when the catalog asks for
+    them and a person could open the result (CSV is the open spreadsheet format beyond that, F3)."""
+    spec = table.spec
+    chosen = []
+    for fmt in FORMATS.values():
+        if fmt.spatial and table.geometry is None:
+            continue
+        if fmt.spreadsheet and (not spec.spreadsheets or rows > spec.spreadsheet_max_rows):
+            continue
+        chosen.append(fmt)
+    return chosen

@@ -1,0 +1,66 @@
+-- 311 Service Requests as published (checks/datasets.yaml: service_requests): fct_service_requests without
+-- the sensitive request types, descriptions redacted, points of person-related requests rounded (macros/pii.sql).
+{%- set requests = ref('fct_service_requests') %}
+{%- set mart_columns = relation_columns(requests) %}
+{%- set has_description = 'Description' in mart_columns %}
+{%- set columns = mart_columns if has_description else mart_columns + ['Description'] %}
+
+with
+
+requests as (
+
+    select * from {{ requests }}
+
+),
+
+{% if has_description %}
+
+    described as (
+
+        select * from requests
+
+    ),
+
+{% else %}
+
+    -- The mart has no free-text description: it comes from staging, by the source's request key.
+    descriptions as (
+
+        select
+            source_system,
+            service_request_id,
+            description
+        from {{ ref('stg_city311__service_requests') }}
+
+        union all
+
+        select
+            source_system,
+            service_request_id,
+            description
+        from {{ ref('stg_open311__service_requests') }}
+
+    ),
+
+    described as (
+
+        select
+            requests.*,
+            descriptions.description as "Description"
+        from requests
+        left join descriptions
+            on
+                requests."SourceSystem" = descriptions.source_system
+                and requests."ServiceRequestId" = descriptions.service_request_id
+
+    ),
+
+{% endif %}
+
+published as (
+
+    {{ publish_dataset('service_requests', 'described', columns) }}
+
+)
+
+select * from published  -- noqa: AM04
