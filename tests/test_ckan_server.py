@@ -17,7 +17,6 @@ from ckanapi import CKANAPIError, NotAuthorized, RemoteCKAN, ValidationError
 from civicflow_assets.publish.ckan_server import SYSADMIN, CkanError, ckan_connection, ckan_server, external_ckan
 from civicflow_assets.publish.solr_standin import Core, select
 
-
 CSV = b"request_id,status,days_open\n1,closed,3\n2,open,12\n3,closed,1\n"
 USER_AGENT = "civicflow-tests/1.0"
 FIELDS = [{"id": "request_id", "type": "int"}, {"id": "status", "type": "text"}, {"id": "days_open", "type": "int"}]
