@@ -23,14 +23,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlparse, urlunparse
+from urllib.parse import unquote, urlparse
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psycopg2  # noqa: E402
 
-from civicflow_assets.database import connect, ensure_database  # noqa: E402
+from civicflow_assets.database import connect, ensure_database, recreate_database  # noqa: E402
 from civicflow_assets.landing import land_files, prepare_target  # noqa: E402
 from civicflow_assets.settings import DBT_PROJECT_DIR, PACKAGE_DIR, load_settings  # noqa: E402
 from civicflow_assets.sources.mapping import load_mappings  # noqa: E402
@@ -82,17 +82,7 @@ QUERIES = {
 
 
 def bench_url() -> str:
-    base = ensure_database(load_settings())
-    admin_conn = psycopg2.connect(urlunparse(urlparse(base)._replace(path="/postgres")))
-    admin_conn.autocommit = True
-    with admin_conn.cursor() as cur:
-        cur.execute(f"drop database if exists {BENCH_DB} with (force)")
-        cur.execute(f"create database {BENCH_DB}")
-    admin_conn.close()
-    url = urlunparse(urlparse(base)._replace(path=f"/{BENCH_DB}"))
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("create extension postgis")
-    return url
+    return recreate_database(ensure_database(load_settings()), BENCH_DB)
 
 
 def dbt_env(url: str) -> dict[str, str]:

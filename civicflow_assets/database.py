@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import psycopg2.extensions
@@ -203,6 +204,23 @@ def dagster_storage_url(settings: Settings) -> str:
         base, _, _ = settings.database_url.rpartition("/")
         return f"{base}/dagster"
     return embedded(settings).url("dagster")
+
+
+def recreate_database(url: str, name: str) -> str:
+    """A new, empty PostGIS database `name` on the server of `url` (dropped first if it exists); its URL."""
+    parts = urlparse(url)
+    admin = psycopg2.connect(urlunparse(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'create database "{name}"')
+    finally:
+        admin.close()
+    created = urlunparse(parts._replace(path=f"/{name}"))
+    with connect(created) as conn, conn.cursor() as cur:
+        cur.execute("create extension postgis")
+    return created
 
 
 def wait_until_ready(url: str, timeout: float = 30.0) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from civicflow_assets.database import connect, ensure_database
+from civicflow_assets.database import ensure_database, recreate_database
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
 
@@ -25,21 +25,15 @@ def _with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def warehouse_url() -> Iterator[str]:
-    admin = _with_database(ensure_database(load_settings()), "postgres")
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"drop database if exists {TEST_DATABASE} with (force)")
-        cur.execute(f"create database {TEST_DATABASE}")
-    url = _with_database(admin, TEST_DATABASE)
-    with connect(url) as c, c.cursor() as cur:
-        cur.execute("create extension postgis")
+    url = recreate_database(ensure_database(load_settings()), TEST_DATABASE)
     os.environ["CIVICFLOW_DATABASE_URL"] = url
     export_connection_env(url)
     yield url
-    with conn.cursor() as cur:
+    admin = psycopg2.connect(_with_database(url, "postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
         cur.execute(f"drop database if exists {TEST_DATABASE} with (force)")
-    conn.close()
+    admin.close()
 
 
 @pytest.fixture
