@@ -97,7 +97,7 @@ def generate(out: Path, requests: int, seed: int) -> None:
     click.echo(f"{len(counts)} files, {sum(counts.values()):,} rows in {time.monotonic() - started:.1f}s: {out}")
 
 
-@main.command(help="Run the main job: every asset, raw to marts (demo city unless CIVICFLOW_DATA_DIR is set).")
+@main.command(help="Run the main job: every asset, raw to marts to CKAN (demo city unless CIVICFLOW_DATA_DIR is set).")
 def run() -> None:
     settings = load_settings()
     url = ensure_database(settings)
@@ -115,10 +115,18 @@ def run() -> None:
             instance=instance, raise_on_error=False, run_config=QUIET)
     click.echo(f"{'Succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.0f}s, "
                f"run {result.run_id}")
+    published = []
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         if (rows := materialization.metadata.get("rows_loaded")) is not None:
             click.echo(f"  {materialization.asset_key.to_user_string():45s} {rows.value:>10,} rows")
+        if (url := materialization.metadata.get("ckan_url")) is not None:
+            published.append(url.value)
+    if published:
+        portal = published[0].split("/dataset/")[0]
+        click.echo(f"Published on CKAN {portal}:")
+        for url in sorted(published):
+            click.echo(f"  {url.split('/dataset/')[-1]:45s} {url}")
     sys.exit(0 if result.success else 1)
 
 

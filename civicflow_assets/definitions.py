@@ -6,8 +6,12 @@ from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
 from civicflow_assets import raw_assets, schedules
+from civicflow_assets.checks.asset_checks import build_checks
+from civicflow_assets.checks.config import load_check_settings, load_datasets
+from civicflow_assets.checks.policy import build_publish_policy_asset
 from civicflow_assets.database import PostgresResource, ensure_database
 from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+from civicflow_assets.publish.definitions_part import build_publication
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
 from civicflow_assets.sources.mapping import load_mappings
@@ -16,22 +20,28 @@ from civicflow_assets.sources.resources import CensusResource, Open311Resource, 
 settings = load_settings()
 database_url = ensure_database(settings)
 export_connection_env(database_url)
+check_settings = load_check_settings()
+datasets = load_datasets(settings=check_settings)
+publication = build_publication(running=settings.schedules_running)
 
 assets = [
     *raw_assets.file_assets(load_mappings(settings.mapping_dirs)),
     raw_assets.open311_requests,
     raw_assets.acs_tracts_api,
+    build_publish_policy_asset(check_settings, datasets),
     civicflow_dbt_models,
+    *publication.assets,
 ]
 freshness = schedules.freshness_checks([key for a in assets for key in a.keys])
 
 defs = Definitions(
     assets=assets,
-    asset_checks=freshness,
+    asset_checks=[*freshness, *build_checks(datasets, check_settings)],
     jobs=[schedules.everything, schedules.service_requests_hourly, schedules.slow_sources_daily],
-    schedules=schedules.schedules(running=settings.schedules_running),
-    sensors=[schedules.freshness_sensor(freshness)],
+    schedules=[*schedules.schedules(running=settings.schedules_running), *publication.schedules],
+    sensors=[schedules.freshness_sensor(freshness), *publication.sensors],
     resources={
+        **publication.resources,
         "postgres": PostgresResource(url=database_url),
         "source_files": SourceFilesResource(data_dirs=[str(d) for d in settings.data_dirs]),
         "open311": Open311Resource(

@@ -23,17 +23,18 @@ from civicflow_assets.settings import PACKAGE_DIR
 FRESHNESS_FILE = PACKAGE_DIR / "freshness.yaml"
 TIMEZONE = "America/New_York"
 SERVICE_REQUEST_SOURCES = AssetSelection.assets(["raw", "open311_requests"], ["raw", "service_requests"])
+# The scheduled jobs stop at the marts: the publication sensor publishes once their blocking checks passed.
+PUBLICATION = AssetSelection.groups("publication")
 
 everything = define_asset_job("everything", selection=AssetSelection.all(),
-                              description="The whole pipeline, raw extracts to marts.")
+                              description="The whole pipeline, raw extracts to marts, checks and CKAN.")
 service_requests_hourly = define_asset_job(
-    "service_requests_hourly", selection=SERVICE_REQUEST_SOURCES.downstream(),
+    "service_requests_hourly", selection=SERVICE_REQUEST_SOURCES.downstream() - PUBLICATION,
     description="311 since the Open311 cursor, and everything built from it.")
 slow_sources_daily = define_asset_job(
     "slow_sources_daily",
-    selection=(AssetSelection.groups("raw") - SERVICE_REQUEST_SOURCES).downstream(),
+    selection=(AssetSelection.groups("raw") - SERVICE_REQUEST_SOURCES).downstream() - PUBLICATION,
     description="Full refresh of census, budget and boundary sources, and everything built from them.")
-
 
 
 def schedules(running: bool) -> list[ScheduleDefinition]:

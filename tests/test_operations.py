@@ -20,11 +20,13 @@ def test_jobs_schedules_and_a_freshness_check_on_every_asset(warehouse_url: str)
     graph = defs.resolve_asset_graph()
     checked = {key.asset_key for key in graph.asset_check_keys if key.name == "freshness_check"}
     assert checked == {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
-    assert {s.job_name for s in defs.schedules} == {"service_requests_hourly", "slow_sources_daily"}
+    assert {s.name for s in defs.schedules} == {
+        "service_requests_hourly_schedule", "slow_sources_daily_schedule", "publication_daily"}
     hourly = defs.resolve_job_def("service_requests_hourly").asset_layer.executable_asset_keys
     assert AssetKey(["raw", "open311_requests"]) in hourly
     assert AssetKey(["staging", "stg_city311__service_requests"]) in hourly
     assert AssetKey(["raw", "operating_budget"]) not in hourly
+    assert AssetKey(["ckan", "service_requests"]) not in hourly  # the publication sensor publishes
 
 
 def test_a_stale_source_is_flagged(warehouse_url: str, tmp_path) -> None:

@@ -159,15 +159,15 @@ def test_a_rebuilt_table_whose_checks_pass_is_published_once(setup, ckan) -> Non
 
 def test_the_catalog_wires_into_the_project_definitions(warehouse_url) -> None:
     from civicflow_assets.definitions import defs as project
+    from civicflow_assets.definitions import publication
 
-    publication = build_publication()
-    merged = Definitions.merge(project, Definitions(assets=publication.assets, sensors=publication.sensors,
-                                                    schedules=publication.schedules, resources=publication.resources))
-    graph = merged.resolve_asset_graph()
+    graph = project.resolve_asset_graph()
     for name, spec in publication.catalog.datasets.items():
         node = graph.get(publication_key(name))
         assert {AssetKey(list(k)) for k in spec.upstream_keys} <= node.parent_keys
-    assert merged.resolve_sensor_def("publication_sensor") and merged.resolve_schedule_def("publication_daily")
+    assert project.resolve_sensor_def("publication_sensor") and project.resolve_schedule_def("publication_daily")
+    everything = project.resolve_job_def("everything").asset_layer.executable_asset_keys
+    assert {publication_key(name) for name in publication.catalog.datasets} <= everything
 
 
 def test_a_table_rebuilt_before_its_blocking_check_ran_waits_for_it(setup) -> None:

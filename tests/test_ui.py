@@ -16,7 +16,8 @@ import pytest
 from civicflow_assets.settings import REPO_ROOT
 
 CIVICFLOW = REPO_ROOT / ".civicflow" / "venv" / "bin" / "civicflow"
-ASSET_NODES = '{"query": "{ assetNodes { assetKey { path } groupName } }"}'
+ASSET_NODES = json.dumps({"query": "{ assetNodes { assetKey { path } groupName"
+                                    " assetChecksOrError { ... on AssetChecks { checks { name } } } } }"})
 
 
 def _free_port() -> int:
