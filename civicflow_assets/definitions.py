@@ -11,6 +11,7 @@ from civicflow_assets.checks.config import load_check_settings, load_datasets
 from civicflow_assets.checks.policy import build_publish_policy_asset
 from civicflow_assets.database import PostgresResource, ensure_database
 from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+from civicflow_assets.execution import civicflow_executor
 from civicflow_assets.publish.definitions_part import build_publication
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
@@ -40,6 +41,7 @@ defs = Definitions(
     jobs=[schedules.everything, schedules.service_requests_hourly, schedules.slow_sources_daily],
     schedules=[*schedules.schedules(running=settings.schedules_running), *publication.schedules],
     sensors=[schedules.freshness_sensor(freshness), *publication.sensors],
+    executor=civicflow_executor(),
     resources={
         **publication.resources,
         "postgres": PostgresResource(url=database_url),

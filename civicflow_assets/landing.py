@@ -8,6 +8,7 @@ previous table as it was, and rows whose content did not change are not touched 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from civicflow_assets.sources.mapping import Mapping
 from civicflow_assets.sql_typing import CATALOG_TYPES, PG_TYPES, SAFE_FUNCTIONS, problem, typed_value
 
 RAW_SCHEMA = "raw"
+LOG = logging.getLogger(__name__)
 
 LANDING_DDL = f"""
 create schema if not exists {RAW_SCHEMA};
@@ -120,6 +122,26 @@ class LoadResult:
             "batch_id": self.batch_id,
             "seconds": round(self.seconds, 2),
         }
+
+
+@dataclass
+class _Progress:
+    """Rows done / total, after each step of a load, on the logger the caller passes in: an asset passes
+    `context.log`, so the lines show in the run log and on the console of `civicflow run`."""
+
+    log: logging.Logger
+    label: str
+    files: int
+    total: int = 0
+
+    def copied(self, order: int, name: str, rows: int) -> None:
+        self.total += rows
+        self.log.info(f"{self.label}: copied {rows:,} rows from {Path(name).name} "
+                      f"(file {order + 1}/{self.files}, {self.total:,} rows so far)")
+
+    def rows(self, step: str, done: int, detail: str = "") -> None:
+        share = f" ({done / self.total:.0%})" if self.total else ""
+        self.log.info(f"{self.label}: {step} {done:,}/{self.total:,} rows{share}{detail}")
 
 
 def ensure_landing_schema(conn: psycopg2.extensions.connection) -> None:
@@ -433,8 +455,23 @@ class _NotClean(Exception):
     """The optimistic path met a row it cannot load as it is."""
 
 
+def _copy_all(cur, extracts: list[Extract], result: LoadResult,
+              progress: _Progress) -> list[tuple[sql.Identifier, int]]:
+    """COPY every extract into its own scratch table first, so that typing reports progress against the total."""
+    lands = []
+    for order, extract in enumerate(extracts):
+        land_table = _land_table(cur, order, len(extract.header))
+        with result.step("copy"):
+            extract.copy_into(cur, land_table)
+        cur.execute(sql.SQL("select count(*) from {}").format(land_table))
+        rows = cur.fetchone()[0]
+        progress.copied(order, extract.name, rows)
+        lands.append((land_table, rows))
+    return lands
+
+
 def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
-                           result: LoadResult) -> bool:
+                           result: LoadResult, progress: _Progress) -> bool:
     """The first load of a table, when every row is clean: type straight into the table, one write per row.
 
     Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
@@ -447,12 +484,10 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
         with _indexes_rebuilt_after(cur, table):
             cur.execute(sql.SQL("truncate {}").format(table))
             fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
-            for order, extract in enumerate(extracts):
-                land_table = _land_table(cur, order, len(extract.header))
-                with result.step("copy"):
-                    extract.copy_into(cur, land_table)
-                row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
-                    "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
+            row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
+                "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
+            lands = _copy_all(cur, extracts, result, progress)
+            for extract, (land_table, read) in zip(extracts, lands, strict=True):
                 with result.step("type"):
                     cur.execute(sql.SQL(
                         "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id,"
@@ -463,16 +498,17 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
                             file=sql.Literal(extract.name), row_key=row_key, batch=sql.Literal(batch_id),
                             select=_typed_select(mapping, extract.header, extract.name, False, land_table)))
                     loaded = cur.rowcount
-                    cur.execute(sql.SQL("select count(*) from {}").format(land_table))
-                    read = cur.fetchone()[0]
                 if loaded != read:
                     raise _NotClean
                 files.append(FileStats(extract.name, read))
+                progress.rows("typed and inserted", sum(f.read for f in files))
             indexing_started = time.monotonic()
         result.step_seconds["indexes"] = time.monotonic() - indexing_started
     except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
         cur.execute("rollback to savepoint empty_table")
         result.step_seconds.clear()
+        progress.log.info(f"{progress.label}: not every row is clean; loading again with quarantine and merge")
+        progress.total = 0
         return False
     result.files = files
     result.inserted = sum(f.read for f in files)
@@ -484,35 +520,37 @@ def _is_empty(cur, mapping: Mapping) -> bool:
     return cur.fetchone()[0]
 
 
-def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: str, result: LoadResult) -> None:
+def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: str, result: LoadResult,
+                    progress: _Progress) -> None:
     """The general path: type into a scratch table, quarantine, then merge changes into the raw table."""
     _typed_table(cur, mapping)
-    lands = []
-    for order, extract in enumerate(extracts):
-        land_table = _land_table(cur, order, len(extract.header))
-        with result.step("copy"):
-            extract.copy_into(cur, land_table)
+    copied = _copy_all(cur, extracts, result, progress)
+    lands = [land_table for land_table, _ in copied]
+    for order, (extract, (land_table, rows)) in enumerate(zip(extracts, copied, strict=True)):
         with result.step("type"):
             result.safe_typing |= _type_extract(cur, mapping, extract, order, land_table)
-        cur.execute(sql.SQL("select count(*) from {}").format(land_table))
-        result.files.append(FileStats(extract.name, cur.fetchone()[0]))
-        lands.append(land_table)
+        result.files.append(FileStats(extract.name, rows))
+        progress.rows("typed", result.read)
     with result.step("duplicates"):
         _mark_duplicates(cur, mapping)
     with result.step("quarantine"):
         counts = _quarantine(cur, mapping, extracts, lands, batch_id)
     for stats, count in zip(result.files, counts, strict=True):
         stats.quarantined = count
+    progress.rows("checked", result.read, f", {result.quarantined:,} quarantined")
     with result.step("merge"):
         _merge(cur, mapping, batch_id, [e.name for e in extracts], result)
+    progress.rows("merged", result.loaded, f": {result.inserted:,} inserted, {result.updated:,} updated, "
+                  f"{result.deleted:,} deleted, {result.unchanged:,} unchanged")
 
 
 def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract],
-         batch_id: str | None = None) -> LoadResult:
-    """Land every extract of one mapping in a single transaction (commits on success)."""
+         batch_id: str | None = None, log: logging.Logger = LOG) -> LoadResult:
+    """Land every extract of one mapping in a single transaction (commits on success); progress goes to `log`."""
     started = time.monotonic()
     batch_id = batch_id or str(uuid.uuid4())
     result = LoadResult(mapping.name, f"{RAW_SCHEMA}.{mapping.target}", batch_id)
+    progress = _Progress(log, f"{result.target} ({mapping.name})", len(extracts))
     ensure_landing_schema(conn)
     try:
         with conn.cursor() as cur:
@@ -522,9 +560,9 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
             cur.execute("set local timezone = %s", (mapping.timezone,))
             _ensure_target(cur, mapping)
             clean_first_load = (all(e.reusable for e in extracts) and _is_empty(cur, mapping)
-                                and _land_into_empty_table(cur, mapping, extracts, batch_id, result))
+                                and _land_into_empty_table(cur, mapping, extracts, batch_id, result, progress))
             if not clean_first_load:
-                _land_and_merge(cur, mapping, extracts, batch_id, result)
+                _land_and_merge(cur, mapping, extracts, batch_id, result, progress)
             for stats in result.files:
                 cur.execute(
                     f"insert into {RAW_SCHEMA}._loads values (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -540,5 +578,5 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
 
 
 def land_files(conn: psycopg2.extensions.connection, mapping: Mapping, paths: list[Path],
-               batch_id: str | None = None) -> LoadResult:
-    return land(conn, mapping, [extract_for(mapping, p) for p in paths], batch_id)
+               batch_id: str | None = None, log: logging.Logger = LOG) -> LoadResult:
+    return land(conn, mapping, [extract_for(mapping, p) for p in paths], batch_id, log)

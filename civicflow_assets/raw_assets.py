@@ -58,7 +58,7 @@ def _file_asset(target: str, mappings: list[Mapping]) -> AssetsDefinition:
                     # No extract is no evidence that the rows are gone: keep what was loaded before.
                     context.log.warning(f"{mapping.name}: no files match {list(mapping.files)}; nothing landed")
                     continue
-                result = land_files(conn, mapping, files)
+                result = land_files(conn, mapping, files, log=context.log)
                 context.log.info(f"{mapping.name}: {result.metadata()}")
                 results.append(result)
         return MaterializeResult(metadata=_metadata(results))
@@ -94,12 +94,14 @@ def open311_requests(context: AssetExecutionContext, postgres: PostgresResource,
         if context.has_partition_key_range:
             window = context.partition_time_window
             records = list(client.iter_requests(window.start, window.end))
-            result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)])
+            result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)],
+                          log=context.log)
             context.log.info(f"open311: backfilled {window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}")
             return MaterializeResult(metadata={**_metadata([result]), "window": f"{window.start} to {window.end}"})
         cursor = get_cursor(conn, mapping.name)
         records = list(client.iter_updated_since(cursor, datetime.now(UTC)))
-        result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)])
+        result = land(conn, mapping, [records_extract(open311.base_url, [*OPEN311_FIELDS, "extra"], records)],
+                      log=context.log)
         if (new_cursor := client.max_updated(records)) is not None:
             set_cursor(conn, mapping.name, new_cursor)
     context.log.info(f"open311: cursor {cursor} -> {new_cursor}")

@@ -13,6 +13,7 @@ import requests
 from ckanapi import CKANAPIError, NotAuthorized, NotFound, RemoteCKAN, SearchIndexError, ValidationError
 
 from civicflow_assets.publish.ckan_server import SYSADMIN
+from civicflow_assets.redaction import redact
 
 TOKEN_SETTING = "CIVICFLOW_CKAN_API_TOKEN"
 USER_AGENT = "civicflow-publisher/1.0"
@@ -33,7 +34,8 @@ class CkanUnavailable(RuntimeError):
 
 class _ServerError(CKANAPIError):
     def __init__(self, status: int, body: str):
-        super().__init__(f"HTTP {status}: {body[:200]}")
+        # Kept in the step failure, which no log filter sees: a proxy may echo the token back.
+        super().__init__(f"HTTP {status}: {redact(body[:200])}")
         self.status = status
 
 
