@@ -3,7 +3,7 @@
 Every item is a sentence a requester could write, with the sensitive value in it, and the sentence as it must be
 published (the value replaced by its marker, or an address by its block). Values are generated from a fixed
 seed: emails, phone numbers in the formats people type, social security numbers, payment-card numbers with a
-valid Luhn check digit (Visa, Mastercard, Amex, Discover), names after "my name is", and home addresses.
+valid Luhn check digit (Visa, Mastercard, Amex, Discover), names (after "my name is", "Name:", "Caller:" or a title), and home addresses.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ SSN_TEMPLATES = ("SSN {v} on file with the claim", "my social security number is
 CARD_TEMPLATES = ("I paid the fee with card {v} and was charged twice", "card number {v}",
                   "refund to {v} please")
 NAME_TEMPLATES = ("My name is {v} and I drive this road daily", "my name is {v}, please fix this",
-                  "Hello, my name is {v}. The hole keeps getting bigger", "MY NAME IS {v} and I called before")
+                  "Hello, my name is {v}. The hole keeps getting bigger", "MY NAME IS {v} and I called before",
+                  "Caller: {v}. Hole in the right lane", "name: {v} - second report this month",
+                  "Please ask for Mrs. {v}, she saw it first", "Mr {v} at the corner store called it in")
 ADDRESS_TEMPLATES = ("I live at {v} and the road is bad", "My address is {v} if you need it")
 
 MARKERS = {"email": "[redacted-email]", "phone": "[redacted-phone]", "ssn": "[redacted-ssn]",
