@@ -3,7 +3,7 @@
   naive     datastore_create, then datastore_upsert (method upsert) in 500-row calls, as a script would: measured on a
             sample (--naive-rows, 20,000 by default) and extrapolated to the whole table
   first     CivicFlow's first publication: datastore_create through CKAN, then COPY straight into the DataStore
-            database in parallel slices, CKAN's full-text trigger computing _full_text, its indexes rebuilt after
+            database in parallel slices with _full_text computed as CKAN's trigger does, its (GIN) indexes rebuilt after
   delta     1% of the rows changed, 1% new and 0.1% deleted: found by ModifiedDate and row hashes against the state
             table, sent as one COPY + delete + insert-on-conflict transaction
   nothing   a publication with nothing changed
@@ -143,37 +143,6 @@ def naive(client: CkanClient, url: str, package_id: str, rows: int, batch: int, 
             return sent / (time.monotonic() - started)
 
 
-def gin_projection(datastore: str, resource_id: str, workers: int = 2) -> float:
-    """CKAN's own full-text indexes of the table, rebuilt as GIN (ckan.datastore.default_fts_index_method = gin)
-    beside the GiST ones, timed and dropped: what the index step would cost on a portal configured that way."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with contextlib.closing(psycopg2.connect(datastore)) as conn, conn.cursor() as cur:
-        cur.execute("select c.relname, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on "
-                    "c.oid = i.indexrelid where i.indrelid = to_regclass(%s) and not i.indisunique",
-                    (sql.Identifier(resource_id).as_string(cur),))
-        definitions = [(f"{name[:40]}_gin", d.replace(f'INDEX "{name}"', f'INDEX "{name[:40]}_gin"')
-                        .replace(f"INDEX {name}", f'INDEX "{name[:40]}_gin"').replace("USING gist", "USING gin"))
-                       for name, d in cur.fetchall()]
-
-    def build(item: tuple[str, str]) -> None:
-        with contextlib.closing(psycopg2.connect(datastore)) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("set maintenance_work_mem = '256MB'")
-                cur.execute(item[1])
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(build, definitions))
-    seconds = time.monotonic() - started
-    with contextlib.closing(psycopg2.connect(datastore)) as conn, conn.cursor() as cur:
-        for name, _ in definitions:
-            cur.execute(sql.SQL("drop index if exists {}").format(sql.Identifier(name)))
-        conn.commit()
-    return seconds
-
-
 def change_one_percent(url: str, rows: int) -> dict[str, int]:
     share = rows // 100
     with connect(url) as conn, conn.cursor() as cur:
@@ -225,14 +194,6 @@ def main() -> None:
             print(f"first publication ({datastore_outcome.method}): {seconds:.1f}s, {args.rows / seconds:,.0f} rows/s; "
                   f"steps {datastore_outcome.details.get('seconds')}")
 
-            if datastore:
-                steps = datastore_outcome.details.get("seconds") or {}
-                gin = gin_projection(datastore, datastore_outcome.resource_id)
-                print(f"  index step: {steps.get('indexes', 0):.1f}s with CKAN's GiST full-text indexes; the same "
-                      f"indexes as GIN: {gin:.1f}s (projection: first load "
-                      f"{seconds - steps.get('indexes', 0) + gin:.1f}s)")
-                results["gin_first_seconds"] = seconds - steps.get("indexes", 0) + gin
-
             seconds, nothing = publish()
             print(f"nothing changed: {seconds:.1f}s, sent: {[o.role for o in nothing.sent] or 'nothing'}")
             results["nothing_seconds"] = seconds
@@ -261,10 +222,6 @@ def main() -> None:
     print(f"1% delta: {results['delta_seconds']:.1f}s   target < 30 s: "
           f"{'OK' if results['delta_seconds'] < 30 else 'MISSED'}")
     print(f"no change: {results['nothing_seconds']:.1f}s")
-    if "gin_first_seconds" in results:
-        gin_rate = args.rows / results["gin_first_seconds"]
-        print(f"projection with ckan.datastore.default_fts_index_method = gin: {gin_rate:,.0f} rows/s, "
-              f"{gin_rate / results['naive_rate']:.1f}x this naive rate (whose own GiST upkeep would shrink too)")
 
 
 if __name__ == "__main__":

