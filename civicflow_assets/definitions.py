@@ -13,6 +13,8 @@ from civicflow_assets.database import PostgresResource, ensure_database
 from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
 from civicflow_assets.execution import civicflow_executor
 from civicflow_assets.publish.definitions_part import build_publication
+from civicflow_assets.publish.resources import CkanResource
+from civicflow_assets.reports.definitions_part import build_reports
 from civicflow_assets.runtime import export_connection_env
 from civicflow_assets.settings import load_settings
 from civicflow_assets.sources.mapping import load_mappings
@@ -23,7 +25,9 @@ database_url = ensure_database(settings)
 export_connection_env(database_url)
 check_settings = load_check_settings()
 datasets = load_datasets(settings=check_settings)
-publication = build_publication(running=settings.schedules_running)
+publication = build_publication(
+    running=settings.schedules_running, ckan=CkanResource(datastore_write_url=settings.ckan_datastore_url or ""))
+reports = build_reports(publication.catalog, running=settings.schedules_running)
 
 assets = [
     *raw_assets.file_assets(load_mappings(settings.mapping_dirs)),
@@ -32,6 +36,7 @@ assets = [
     build_publish_policy_asset(check_settings, datasets),
     civicflow_dbt_models,
     *publication.assets,
+    *reports.assets,
 ]
 freshness = schedules.freshness_checks([key for a in assets for key in a.keys])
 
@@ -40,7 +45,7 @@ defs = Definitions(
     asset_checks=[*freshness, *build_checks(datasets, check_settings)],
     jobs=[schedules.everything, schedules.service_requests_hourly, schedules.slow_sources_daily],
     schedules=[*schedules.schedules(running=settings.schedules_running), *publication.schedules],
-    sensors=[schedules.freshness_sensor(freshness), *publication.sensors],
+    sensors=[schedules.freshness_sensor(freshness), *publication.sensors, *reports.sensors],
     executor=civicflow_executor(),
     resources={
         **publication.resources,

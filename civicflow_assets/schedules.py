@@ -23,8 +23,9 @@ from civicflow_assets.settings import PACKAGE_DIR
 FRESHNESS_FILE = PACKAGE_DIR / "freshness.yaml"
 TIMEZONE = "America/New_York"
 SERVICE_REQUEST_SOURCES = AssetSelection.assets(["raw", "open311_requests"], ["raw", "service_requests"])
-# The scheduled jobs stop at the marts: the publication sensor publishes once their blocking checks passed.
-PUBLICATION = AssetSelection.groups("publication")
+# The scheduled jobs stop at the marts: the publication sensor publishes once their blocking checks passed,
+# and the reports sensor regenerates the reports after it.
+PUBLICATION = AssetSelection.groups("publication", "reports")
 
 everything = define_asset_job("everything", selection=AssetSelection.all(),
                               description="The whole pipeline, raw extracts to marts, checks and CKAN.")

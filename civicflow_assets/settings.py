@@ -34,6 +34,7 @@ class Settings:
     open311_jurisdiction: str | None
     timezone: str
     schedules_running: bool
+    ckan_datastore_url: str | None
 
     @property
     def demo_dir(self) -> Path:
@@ -68,4 +69,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         open311_jurisdiction=env.get("CIVICFLOW_OPEN311_JURISDICTION") or None,
         timezone=env.get("CIVICFLOW_TIMEZONE", "America/New_York"),
         schedules_running=env.get("CIVICFLOW_SCHEDULES", "running") != "stopped",
+        # An external CKAN's DataStore database (its ckan.datastore.write_url), for COPY loads instead of the API.
+        ckan_datastore_url=env.get("CIVICFLOW_CKAN_DATASTORE_URL") or None,
     )

@@ -3,7 +3,8 @@
 Every item is a sentence a requester could write, with the sensitive value in it, and the sentence as it must be
 published (the value replaced by its marker, or an address by its block). Values are generated from a fixed
 seed: emails, phone numbers in the formats people type, social security numbers, payment-card numbers with a
-valid Luhn check digit (Visa, Mastercard, Amex, Discover), names (after "my name is", "Name:", "Caller:" or a title), and home addresses.
+valid Luhn check digit (Visa, Mastercard, Amex, Discover), names (after "my name is", "Name:", "Caller:" or a
+title), and home addresses.
 """
 
 from __future__ import annotations

@@ -45,6 +45,19 @@ class PublicationError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file published beside the table's own (a report page, a methodology), replaced only when it changes."""
+
+    role: str  # its civicflow_role: unique within the dataset
+    name: str
+    filename: str
+    content: bytes
+    ckan_format: str
+    mimetype: str
+    description: str
+
+
 @dataclass
 class PublishContext:
     """Everything a publication needs besides the dataset: where to read, where to write, who asks."""
@@ -59,6 +72,7 @@ class PublishContext:
     mapper: FieldMapper | None = None
     hook: Callable[[str], None] | None = None  # called after each step (tests inject crashes here)
     files: bool = True  # False: metadata and DataStore only (a benchmark, or an urgent reload of a huge table)
+    attachments: tuple[Attachment, ...] = ()
     logger: logging.Logger = log
 
     def step_done(self, step: str) -> None:
@@ -182,7 +196,11 @@ class DatasetPublisher:
                                 "Rule P2: each published field with its source system, source table and source "
                                 "field, and the transformations applied (generated from the dbt lineage).")
             self.ctx.step_done("resource:field_map")
-        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in wanted)}
+        for item in self.ctx.attachments:
+            self._publish_bytes(package["id"], resources.get(item.role), item.role, item.name, item.filename,
+                                item.content, item.ckan_format, item.mimetype, item.description)
+            self.ctx.step_done(f"resource:{item.role}")
+        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in wanted), *(a.role for a in self.ctx.attachments)}
         for role, resource in resources.items():
             if role not in keep:
                 self.client.call("resource_delete", {"id": resource["id"]})
