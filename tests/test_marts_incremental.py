@@ -26,6 +26,11 @@ csv.field_size_limit(sys.maxsize)
 
 POTHOLES_FILE = ("data", "chattanooga", "311", "potholes_distressed_pavement_2x73-xesh.csv")
 COMPARED_MODELS = ("marts.fct_service_requests", "intermediate.int_service_requests__located")
+NEW_MONTH_ROWS = 3
+PARTITIONS_SQL = """
+    select pg_get_expr(part.relpartbound, part.oid), count(*) over ()
+    from pg_inherits join pg_class as part on part.oid = pg_inherits.inhrelid
+    where pg_inherits.inhparent = 'marts.fct_service_requests'::regclass"""
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +74,8 @@ def _changed_extract(source: Path, out: Path, seed: int = 11) -> tuple[set[str],
     new_rows = []
     for n, i in enumerate(rng.sample(range(len(rows)), share)):
         new_rows.append({**rows[i], "service_request_key": str(first_new + n)})
+    for row in new_rows[:NEW_MONTH_ROWS]:  # a month the fact has no partition for yet (the export ends in 2024-09)
+        row.update(created_date="10/02/2024 09:15:00 AM", due_at="", completed_at="", status_code="O-NEW")
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
         writer.writeheader()
@@ -116,6 +123,12 @@ def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
                   " where source_system = 'chattanooga_311_potholes'")),
         "hours": dict(_fetch(conn, 'select "ServiceRequestId", "HoursToClose" from marts.fct_service_requests'
                                    " where \"SourceSystem\" = 'chattanooga_311_potholes'")),
+        "partitions": _fetch(conn, PARTITIONS_SQL),
+        "months": scalar(conn, 'select count(distinct "CreatedMonth") from marts.fct_service_requests'),
+        "in_default": scalar(conn, 'select count("CreatedMonth") from marts.fct_service_requests'
+                                   " where tableoid::regclass::text like '%default%'"),
+        "october_2024": _fetch(conn, "explain select count(*) from marts.fct_service_requests"
+                                     " where \"CreatedMonth\" = date '2024-10-01'"),
     }
     conn.close()
     run_dbt(incremental_url, work / "full", "build", *DBT_SELECT, "--full-refresh")
@@ -178,3 +191,14 @@ def test_full_refresh_gives_the_same_table(incremental_url, runs, table) -> None
         assert scalar(conn, f"select count(*) from (select * from {rebuilt} except select * from {incremental}) d") == 0
     finally:
         conn.close()
+
+
+def test_the_fact_is_partitioned_by_month_and_new_months_get_their_own(runs) -> None:
+    partitions = runs["after"]["partitions"]
+    bounds = [bound for bound, _ in partitions]
+    assert bounds.count("DEFAULT") == 1
+    assert len(partitions) == runs["after"]["months"] + 1  # one per month in the data, and the default
+    assert "FOR VALUES FROM ('2024-10-01') TO ('2024-11-01')" in bounds  # split out of the default after the merge
+    assert runs["after"]["in_default"] == 0
+    plan = "\n".join(line for (line,) in runs["after"]["october_2024"])
+    assert plan.count(" on fct_service_requests_") == 1, plan  # the month's partition only

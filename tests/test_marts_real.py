@@ -501,7 +501,8 @@ def test_every_spatial_column_has_a_gist_index_and_marts_have_btree_indexes(conn
         select count(*) from pg_attribute a
         join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
         join pg_type t on t.oid = a.atttypid
-        where n.nspname in ('intermediate', 'marts') and c.relkind = 'r' and t.typname in ('geometry', 'geography')
+        where n.nspname in ('intermediate', 'marts') and c.relkind in ('r', 'p')
+          and t.typname in ('geometry', 'geography')
           and not exists (select 1 from pg_index i join pg_class ic on ic.oid = i.indexrelid
                           join pg_am am on am.oid = ic.relam
                           where i.indrelid = c.oid and i.indkey[0] = a.attnum and am.amname = 'gist')
@@ -522,7 +523,7 @@ def test_model_and_column_descriptions_are_in_the_database(conn, built) -> None:
                    count(*) filter (where col_description(c.oid, a.attnum) is null)
             from pg_class c join pg_namespace n on n.oid = c.relnamespace
             join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-            where n.nspname in ('marts', 'intermediate', 'reference') and c.relkind in ('r', 'v')
+            where n.nspname in ('marts', 'intermediate', 'reference') and c.relkind in ('r', 'p', 'v')
             group by c.relname, c.oid
         """)
         described = {name: (has_description, undescribed) for name, has_description, undescribed in cur.fetchall()}

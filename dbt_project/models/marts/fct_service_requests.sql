@@ -3,14 +3,18 @@
 -- RequestId, the requests whose ModifiedDate is later than the latest one already here; requests gone from
 -- their source are deleted. DbtRunId records the dbt invocation that last wrote each row.
 -- SLA seed or boundaries changed? Rebuild with --full-refresh: rows already here are not revisited.
+-- Partitioned by CreatedMonth (macros/partition_by_month.sql): a month's queries read only its partition, and
+-- old months can be detached or moved to cheaper storage without touching the rest. A partitioned table's
+-- unique index must hold the partition column; RequestId alone is unique by the dbt test.
 {{
     config(
         materialized='incremental',
         unique_key='"RequestId"',
         incremental_strategy='merge',
         on_schema_change='fail',
+        partition_by_month='"CreatedMonth"',
         indexes=[
-            {'columns': ['"RequestId"'], 'unique': true},
+            {'columns': ['"RequestId"', '"CreatedMonth"'], 'unique': true},
             {'columns': ['"CreatedMonth"']},
             {'columns': ['"CouncilDistrict"', '"CreatedMonth"']},
             {'columns': ['"TractGeoid"', '"CreatedMonth"']},
@@ -20,6 +24,7 @@
         ],
         post_hook=[
             "{{ delete_vanished_rows(this, '\"RequestId\"', ref('int_service_requests__located'), 'request_id') }}",
+            "{{ split_new_months(this, '\"CreatedMonth\"') }}",
             "{{ grant_analyst_access(this) }}",
             "{{ analyze_if_unanalyzed(this) }}",
         ],
