@@ -39,7 +39,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def change_requests(path: Path, seed: int = 11) -> tuple[int, int]:
-    """1% of the rows completed an hour later (closed, if they were open) and 1% new rows with new keys."""
+    """1% of the rows completed an hour later (closed, if they were open) and 1% new rows with new numeric keys."""
     with path.open(newline="", encoding="utf-8") as handle:
         header, *rows = csv.reader(handle)
     columns = {name.lower().replace(" ", "_"): i for i, name in enumerate(header)}
@@ -52,7 +52,7 @@ def change_requests(path: Path, seed: int = 11) -> tuple[int, int]:
             row[completed] = f"{value[:11]}{int(value[11:13]) % 12 + 1:02d}{value[13:]}"
             row[status] = "O-CLOSED"
             changed += 1
-    next_key = max(int(row[0]) for row in rows) + 1
+    next_key = max(int(row[0]) for row in rows if row[0].isdigit()) + 1  # legacy keys look like 16-00121320
     new = [[str(next_key + i), *rng.choice(rows)[1:]] for i in range(len(rows) // 100)]
     with path.open("w", newline="", encoding="utf-8") as sink:
         csv.writer(sink, lineterminator="\n").writerows([header, *rows, *new])
