@@ -1,6 +1,6 @@
 """The incremental fact on real data: after a first build, 1% of the real pothole requests change and 1% new ones
 arrive; the next dbt build rewrites exactly those rows of fct_service_requests (and of the located intermediate),
-and a --full-refresh rebuild gives the same tables.
+and a --full-refresh rebuild gives the same tables. The fact is built partitioned by month here.
 
 Runs in a database of its own (the session's test database name + "_incremental"): it changes the raw data that
 test_marts_real.py compares with the CSV files."""
@@ -27,6 +27,8 @@ csv.field_size_limit(sys.maxsize)
 POTHOLES_FILE = ("data", "chattanooga", "311", "potholes_distressed_pavement_2x73-xesh.csv")
 COMPARED_MODELS = ("marts.fct_service_requests", "intermediate.int_service_requests__located")
 NEW_MONTH_ROWS = 3
+# The partitioned fact, as a deployment at scale builds it (test_marts_real.py builds the default, unpartitioned).
+PARTITIONED = ("--vars", "partition_fact_by_month: true")
 PARTITIONS_SQL = """
     select pg_get_expr(part.relpartbound, part.oid), count(*) over ()
     from pg_inherits join pg_class as part on part.oid = pg_inherits.inhrelid
@@ -102,7 +104,7 @@ def _snapshot(conn, table: str, label: str) -> str:
 def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = tmp_path_factory.mktemp("dbt_marts_incremental")
     land_real_data(incremental_url)
-    first = run_dbt(incremental_url, work / "first", "build", *DBT_SELECT)
+    first = run_dbt(incremental_url, work / "first", "build", *DBT_SELECT, *PARTITIONED)
     conn = psycopg2.connect(incremental_url)
     before = {
         "max_modified": scalar(conn, 'select max("ModifiedDate") from marts.fct_service_requests'),
@@ -113,7 +115,7 @@ def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     changed, new = _changed_extract(shared(*POTHOLES_FILE), work / "potholes_changed.csv")
     mapping = MAPPINGS["chattanooga_311_potholes"]
     loaded = land_files(conn, mapping, [work / "potholes_changed.csv"])
-    second = run_dbt(incremental_url, work / "second", "build", *DBT_SELECT)
+    second = run_dbt(incremental_url, work / "second", "build", *DBT_SELECT, *PARTITIONED)
     snapshots = {table: _snapshot(conn, table, "incremental") for table in COMPARED_MODELS}
     after = {
         "run_ids": dict(_fetch(conn, 'select "ServiceRequestId", "DbtRunId" from marts.fct_service_requests'
@@ -131,7 +133,7 @@ def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
                                      " where \"CreatedMonth\" = date '2024-10-01'"),
     }
     conn.close()
-    run_dbt(incremental_url, work / "full", "build", *DBT_SELECT, "--full-refresh")
+    run_dbt(incremental_url, work / "full", "build", *DBT_SELECT, *PARTITIONED, "--full-refresh")
     return {"first": first, "second": second, "before": before, "after": after, "changed": changed, "new": new,
             "loaded": loaded, "snapshots": snapshots}
 

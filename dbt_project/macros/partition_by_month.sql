@@ -1,6 +1,7 @@
 {#-
     Monthly range partitions for a large table model, which dbt-postgres cannot declare: set
-    `partition_by_month='"CreatedMonth"'` (a date column holding the first of a month) in its config.
+    `partition_by_month='"CreatedMonth"'` (a date column holding the first of a month) in its config. The
+    post-hook does nothing on a table built without partitions.
 
     The first build and every --full-refresh create the table partitioned by that column: one partition per
     month in the data, and a default one for nulls and for months that arrive later, which the post-hook
@@ -64,6 +65,9 @@
         where
             inherits.inhparent = '{{ relation }}'::regclass
             and pg_get_expr(partition.relpartbound, partition.oid) = 'DEFAULT';
+        if default_partition is null then
+            return;  -- built without partitions
+        end if;
         for month in execute format(
             'select distinct %s from %s where %s is not null', '{{ month_column }}', default_partition, '{{ month_column }}'
         ) loop
