@@ -125,7 +125,7 @@ def run() -> None:
     if published:
         portal = published[0].split("/dataset/")[0]
         click.echo(f"Published on CKAN {portal}:")
-        for url in sorted(published):
+        for url in sorted(set(published)):  # a report asset publishes several tables to one dataset
             click.echo(f"  {url.split('/dataset/')[-1]:45s} {url}")
     sys.exit(0 if result.success else 1)
 
