@@ -137,6 +137,11 @@ def test_map_and_spreadsheet_files_hold_every_row(published, ckan: RemoteCKAN, c
     frame = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 'shapefile.zip'}/{shp}")
     assert len(frame) == len(expected)
     assert frame.geometry.notna().sum() == sum(1 for r in expected if r["GeneralizedLocation"])
+    created = dict(zip(frame["RequestId"], frame["CreatedDat"], strict=True))  # F5: ISO 8601 text, offset kept
+    assert created == {r["RequestId"]: r["CreatedDate"].isoformat() for r in expected}
+    assert str(frame["CreatedMon"].dtype).startswith("datetime64")  # a dBASE date field
+    fields = pyogrio.read_info(f"/vsizip/{tmp_path / 'shapefile.zip'}/{shp}")["fields"]
+    assert "RequestId" in fields
 
     import openpyxl
 
@@ -213,6 +218,34 @@ def test_one_percent_changed_and_new_rows_send_exactly_those(published, warehous
     assert found["total"] >= hundredth
 
     assert publish(spec, warehouse_url, ckan, organization, datastore_url).sent == []
+
+
+def test_files_with_a_refresh_window_wait_for_it_while_the_datastore_follows(
+        warehouse_url, ckan, organization, datastore_url, conn, unique_ckan_name) -> None:
+    table = "requests_window"
+    make_requests_table(conn, table, every=30)
+    spec = requests_spec(table, unique_ckan_name("cf-window"), files_refresh_hours=24)
+    files = {"csv", "json", "geojson", "kml", "shapefile", "ods", "xlsx"}
+    assert files <= {o.role for o in publish(spec, warehouse_url, ckan, organization, datastore_url).sent}
+    with conn.cursor() as cur:
+        cur.execute(f"""update fixture.{table} set "Status" = 'closed', "ModifiedDate" = now()
+                        where "RequestId" = (select min("RequestId") from fixture.{table})""")
+    conn.commit()
+    expected = table_rows(conn, table)
+
+    hourly = publish(spec, warehouse_url, ckan, organization, datastore_url)
+    assert {o.role for o in hourly.sent} - {"metadata"} == {"datastore"}
+    assert {o.role for o in hourly.outcomes if o.action == "deferred"} == files
+    resources = managed_resources(ckan, spec.ckan_name)
+    assert comparable(datastore_rows(ckan, resources["datastore"][0]["id"], "RequestId")) == comparable(expected)
+    assert comparable(csv_rows(resources["csv"][0]["url"])) != comparable(expected)
+    assert "Rebuilt at most every 24 hours" in resources["csv"][0]["description"]
+
+    # A day later the next publication rebuilds them all, though nothing changed since.
+    ckan.action.resource_patch(id=resources["kml"][0]["id"], civicflow_files_at="2000-01-01T00:00:00+00:00")
+    daily = publish(spec, warehouse_url, ckan, organization, datastore_url)
+    assert {o.role for o in daily.sent} - {"metadata"} == files
+    assert comparable(csv_rows(managed_resources(ckan, spec.ckan_name)["csv"][0]["url"])) == comparable(expected)
 
 
 def test_full_compare_catches_a_change_that_kept_its_modified_date(published, warehouse_url, ckan, organization,

@@ -44,7 +44,7 @@ class ResourceOutcome:
 
     role: str
     name: str
-    action: str  # created, updated, unchanged, deleted
+    action: str  # created, updated, unchanged, deleted; deferred: a file left for its refresh window
     resource_id: str | None = None
     method: str | None = None
     rows_inserted: int = 0
@@ -59,7 +59,7 @@ class ResourceOutcome:
 
     @property
     def sent(self) -> bool:
-        return self.action != "unchanged"
+        return self.action not in ("unchanged", "deferred")
 
 
 def ensure_audit_table(conn: psycopg2.extensions.connection) -> None:

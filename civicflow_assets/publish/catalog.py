@@ -50,6 +50,9 @@ class DatasetSpec:
     waivers: dict[str, str] = field(default_factory=dict)
     spreadsheets: bool = False
     spreadsheet_max_rows: int = 200_000
+    # None: the files follow every change. N: a delta publication rebuilds them only once they are N hours old
+    # (the DataStore API stays current); a table too big to rewrite every hour waits for the daily one.
+    files_refresh_hours: float | None = None
     license_id: str = "cc-zero"
     license_url: str = "https://creativecommons.org/publicdomain/zero/1.0/"
     contact_name: str = ""
@@ -131,6 +134,7 @@ def load_catalog(path: Path = CATALOG_PATH, datasets_path: Path | None = None) -
             waivers=dict(dataset.waivers),
             spreadsheets=bool(extra.get("spreadsheets", False)),
             spreadsheet_max_rows=int(extra.get("spreadsheet_max_rows", defaults.get("spreadsheet_max_rows", 200_000))),
+            files_refresh_hours=extra.get("files_refresh_hours"),
             license_id=extra.get("license_id", defaults.get("license_id", "cc-zero")),
             license_url=extra.get("license_url", defaults.get("license_url", "")),
             contact_name=extra.get("contact_name", defaults.get("contact_name", "")),

@@ -10,6 +10,7 @@ committed (see sync.py).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import tempfile
@@ -34,6 +35,7 @@ from civicflow_assets.publish.table import TIMEZONE, PublishedTable, describe_ta
 
 ROLE = "civicflow_role"
 HASH = "civicflow_content_hash"
+FILES_AT = "civicflow_files_at"  # when a file resource was last rebuilt (UTC, ISO 8601)
 DATASTORE_ROLE = "datastore"
 FIELD_MAP_ROLE = "field_map"
 ROLE_ORDER = [DATASTORE_ROLE, *FORMATS, FIELD_MAP_ROLE]
@@ -185,10 +187,18 @@ class DatasetPublisher:
             url = f"{self.client.url}/dataset/{spec.ckan_name}"
             return Publication(spec.name, spec.ckan_name, package["id"], url, self.outcomes, delta)
         wanted = formats_for(table, delta.total)
-        with tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder:
+        if self._files_wait(delta, resources, wanted):
             for fmt in wanted:
-                self._publish_file(warehouse, table, package["id"], resources.get(fmt.id), fmt, digest, Path(folder))
-                self.ctx.step_done(f"resource:{fmt.id}")
+                resource = resources[fmt.id]
+                if resource.get(HASH) != self._file_hash(fmt, digest):
+                    self.outcomes.append(audit.ResourceOutcome(fmt.id, resource["name"], "deferred", resource["id"],
+                                                               previous_hash=resource.get(HASH)))
+        else:
+            with tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder:
+                for fmt in wanted:
+                    self._publish_file(warehouse, table, package["id"], resources.get(fmt.id), fmt, digest,
+                                       Path(folder))
+                    self.ctx.step_done(f"resource:{fmt.id}")
         if fields:
             self._publish_bytes(package["id"], resources.get(FIELD_MAP_ROLE), FIELD_MAP_ROLE,
                                 f"{spec.title} field map", f"{spec.ckan_name}-field-map.csv", field_map_csv(fields),
@@ -349,10 +359,25 @@ class DatasetPublisher:
 
     # -- files
 
+    def _files_wait(self, delta: sync.Delta, resources: dict[str, dict[str, Any]], wanted: list[FileFormat]) -> bool:
+        """A delta publication of a dataset with a refresh window leaves files younger than the window as they
+        are; a full publication, a missing file or an old one rebuilds them all."""
+        hours = self.spec.files_refresh_hours
+        if hours is None or delta.full:
+            return False
+        stamps = [resources.get(fmt.id, {}).get(FILES_AT) for fmt in wanted]
+        if not all(stamps):
+            return False
+        oldest = min(dt.datetime.fromisoformat(stamp) for stamp in stamps)
+        return dt.datetime.now(dt.UTC) - oldest < dt.timedelta(hours=hours)
+
+    def _file_hash(self, fmt: FileFormat, digest: str) -> str:
+        return hashlib.sha256(f"{fmt.id}:{FORMAT_VERSION}:{digest}:{self.spec.title}".encode()).hexdigest()
+
     def _publish_file(self, warehouse: psycopg2.extensions.connection, table: PublishedTable, package_id: str,
                       resource: dict[str, Any] | None, fmt: FileFormat, digest: str, folder: Path) -> None:
         started = time.monotonic()
-        content_hash = hashlib.sha256(f"{fmt.id}:{FORMAT_VERSION}:{digest}:{self.spec.title}".encode()).hexdigest()
+        content_hash = self._file_hash(fmt, digest)
         previous = resource.get(HASH) if resource else None
         if previous == content_hash:
             self.outcomes.append(audit.ResourceOutcome(fmt.id, resource["name"], "unchanged", resource["id"],
@@ -365,8 +390,11 @@ class DatasetPublisher:
         warehouse.commit()
         name = f"{self.spec.title} ({fmt.label})"
         description = f"All {table.spec.title} records as {fmt.label}." + (
-            " Field names are cut to 10 characters in the shapefile; the zip's _fields.csv maps them back."
-            if fmt.id == "shapefile" else "")
+            " Field names are cut to 10 characters in the shapefile (the zip's _fields.csv maps them back) and text"
+            " to 254 bytes (dBASE's limits)."
+            if fmt.id == "shapefile" else "") + (
+            f" Rebuilt at most every {self.spec.files_refresh_hours:g} hours; the DataStore API above is current."
+            if self.spec.files_refresh_hours is not None else "")
         outcome = self._upload(package_id, resource, fmt.id, name, filename, path, fmt.ckan_format, fmt.mimetype,
                                description, content_hash)
         outcome.seconds = time.monotonic() - started
@@ -395,6 +423,7 @@ class DatasetPublisher:
                 file_hash.update(block)
         data = {"name": name, "format": ckan_format, "mimetype": mimetype, "description": description, ROLE: role,
                 HASH: content_hash, "civicflow_file_sha256": file_hash.hexdigest(),
+                FILES_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "civicflow_format_version": str(FORMAT_VERSION)}
         handles = []
 
