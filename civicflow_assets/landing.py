@@ -23,7 +23,14 @@ from psycopg2 import sql
 
 from civicflow_assets.extracts import Extract, extract_for
 from civicflow_assets.sources.mapping import Mapping
-from civicflow_assets.sql_typing import CATALOG_TYPES, PG_TYPES, SAFE_FUNCTIONS, problem, typed_value
+from civicflow_assets.sql_typing import (
+    CATALOG_TYPES,
+    NULL_ON_BAD_VALUE,
+    PG_TYPES,
+    SAFE_FUNCTIONS,
+    problem,
+    typed_value,
+)
 
 RAW_SCHEMA = "raw"
 LOG = logging.getLogger(__name__)
@@ -219,9 +226,12 @@ def _kept_as_is(mapping: Mapping, column: str) -> bool:
 def _typed_select(mapping: Mapping, header: list[str], name: str, safe: bool, land: sql.Composable) -> sql.Composable:
     """One row per landed row: _record, _row_key, _row_hash, _errors, _nulled and every typed field.
 
-    Three layers, each computed once per row: cleaned text (v*), typed values (t*), then the reasons
-    a row cannot load (a value that did not type, a required value missing). The reasons array is
-    only built for rows that have one."""
+    Three layers: cleaned text (v*), typed values (t*), then the reasons a row cannot load (a value
+    that did not type, a required value missing). The reasons array is only built for rows that have
+    one. The safe form fences each layer (offset 0) so that its costly per-value helpers run once per
+    value. The fast form needs no fence: its casts either type a value or fail the statement, so only
+    the cheap casts that can answer null are checked again; unfenced, the planner flattens the layers
+    and can type a large file with parallel workers, as PostgreSQL does for a CREATE TABLE AS."""
     position = {column: i for i, column in enumerate(header)}
     missing = [c for c in mapping.source_columns if c not in position]
     if missing:
@@ -243,7 +253,7 @@ def _typed_select(mapping: Mapping, header: list[str], name: str, safe: bool, la
     for spec in mapping.fields:
         label = f"{spec.name} ({', '.join(spec.source_columns)})"
         given = sql.SQL(" or ").join(sql.SQL("{} is not null").format(cleaned[c]) for c in spec.source_columns)
-        if why := problem(spec, mapping):
+        if (why := problem(spec, mapping)) and (safe or spec.type in NULL_ON_BAD_VALUE):
             problems.append((sql.SQL("(({}) and {} is null)").format(given, typed[spec.name]),
                              f"{label}: value {why}"))
         if spec.required or spec.name in mapping.key:
@@ -260,9 +270,10 @@ def _typed_select(mapping: Mapping, header: list[str], name: str, safe: bool, la
         "select _record, {row_key} as _row_key, _row_hash, {errors} as _errors, _nulled, {fields}"
         " from (select s1.*, {layer2} from"
         " (select _record, _shape_error, {row_hash} as _row_hash, {nulled} as _nulled, {layer1}"
-        " from {land} offset 0) s1 offset 0) s2"
+        " from {land}{fence}) s1{fence}) s2"
     ).format(
-        row_key=row_key, errors=errors, layer2=layer2, row_hash=row_hash, nulled=_nulled_reasons(mapping, raw),
+        fence=sql.SQL(" offset 0" if safe else ""), row_key=row_key, errors=errors, layer2=layer2,
+        row_hash=row_hash, nulled=_nulled_reasons(mapping, raw),
         layer1=layer1, land=land,
         fields=sql.SQL(", ").join(sql.SQL("{} as {}").format(typed[f.name], sql.Identifier(f.name))
                                   for f in mapping.fields))
@@ -282,35 +293,48 @@ def _nulled_reasons(mapping: Mapping, raw: dict[str, sql.Identifier]) -> sql.Com
     return sql.SQL("nullif(jsonb_strip_nulls(jsonb_build_object({})), '{{}}')").format(reasons)
 
 
-def _insert_typed_sql(mapping: Mapping, header: list[str], file_order: int, name: str, safe: bool,
-                      land: sql.Composable) -> sql.Composable:
+def _append_typed(cur, mapping: Mapping, file_order: int, rows: sql.Composable) -> None:
     fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
-    return sql.SQL(
+    cur.execute(sql.SQL(
         "insert into _typed (_file_order, _record, _row_key, _row_hash, _errors, _nulled, {fields})"
-        " select {order}, _record, _row_key, _row_hash, _errors, _nulled, {fields} from ({select}) t"
-    ).format(fields=fields, order=sql.Literal(file_order),
-             select=_typed_select(mapping, header, name, safe, land))
+        " select {order}, _record, _row_key, _row_hash, _errors, _nulled, {fields} from {rows}"
+    ).format(fields=fields, order=sql.Literal(file_order), rows=rows))
 
 
-def _land_table(cur, index: int, width: int) -> sql.Identifier:
-    land = sql.Identifier(f"_land_{index}")
+def _land_table(cur, batch_id: str, index: int, width: int) -> sql.Identifier:
+    """A file's rows as text. A regular table, not a temp one: parallel workers cannot read a temp table,
+    and typing is the costliest step of a load. Unlogged, so that it costs no WAL; created and dropped
+    inside the load's transaction, so that no other session sees it and a killed load leaves none behind."""
+    land = sql.Identifier(RAW_SCHEMA, f"_land_{uuid.UUID(batch_id).hex}_{index}")
     cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}")) for i in range(width))
     cur.execute(sql.SQL(
-        "create temp table {t} (_record bigserial, _shape_error text, {cols}) on commit drop").format(
-            t=land, cols=cols))
+        "create unlogged table {t} (_record bigserial, _shape_error text, {cols})").format(t=land, cols=cols))
     return land
+
+
+def _typed_in_parallel(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier) -> sql.Identifier:
+    """One landed file typed with the fast form into a temp table. CREATE TABLE AS, because PostgreSQL runs
+    it with parallel workers and an INSERT ... SELECT on one core; copying the typed rows on is cheap
+    next to typing them."""
+    typed = sql.Identifier(f"_typed_{order}")
+    cur.execute(sql.SQL("create temp table {t} on commit drop as {select}").format(
+        t=typed, select=_typed_select(mapping, extract.header, extract.name, False, land)))
+    return typed
 
 
 def _type_extract(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier) -> bool:
     """Type one landed file into _typed; answers whether the slow, per-value safe form was needed."""
     cur.execute("savepoint typing")
     try:
-        cur.execute(_insert_typed_sql(mapping, extract.header, order, extract.name, False, land))
-        return False
+        typed = _typed_in_parallel(cur, mapping, extract, order, land)
     except (psycopg2.DataError, psycopg2.InternalError):  # class 22, and PostGIS parse errors (XX000)
         cur.execute("rollback to savepoint typing")
-        cur.execute(_insert_typed_sql(mapping, extract.header, order, extract.name, True, land))
+        _append_typed(cur, mapping, order, sql.SQL("({}) t").format(
+            _typed_select(mapping, extract.header, extract.name, True, land)))
         return True
+    _append_typed(cur, mapping, order, typed)
+    cur.execute(sql.SQL("drop table {}").format(typed))
+    return False
 
 
 def _mark_duplicates(cur, mapping: Mapping) -> None:
@@ -374,6 +398,9 @@ def _indexes_rebuilt_after(cur, table: sql.Identifier) -> Iterator[None]:
         else:
             cur.execute(sql.SQL("drop index {}").format(sql.SQL(name)))
     yield
+    # A server's default (64 MB) makes a million keys sort on disk; the embedded cluster already runs with 512 MB.
+    cur.execute("select set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
+                "'maintenance_work_mem')), pg_size_bytes('512MB')) / 1024 || 'kB', true)")
     for _, definition, constraint, constraint_def in indexes:
         if constraint:
             cur.execute(sql.SQL("alter table {t} add constraint {c} {d}").format(
@@ -455,12 +482,12 @@ class _NotClean(Exception):
     """The optimistic path met a row it cannot load as it is."""
 
 
-def _copy_all(cur, extracts: list[Extract], result: LoadResult,
+def _copy_all(cur, extracts: list[Extract], batch_id: str, result: LoadResult,
               progress: _Progress) -> list[tuple[sql.Identifier, int]]:
     """COPY every extract into its own scratch table first, so that typing reports progress against the total."""
     lands = []
     for order, extract in enumerate(extracts):
-        land_table = _land_table(cur, order, len(extract.header))
+        land_table = _land_table(cur, batch_id, order, len(extract.header))
         with result.step("copy"):
             extract.copy_into(cur, land_table)
         cur.execute(sql.SQL("select count(*) from {}").format(land_table))
@@ -472,7 +499,9 @@ def _copy_all(cur, extracts: list[Extract], result: LoadResult,
 
 def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
                            result: LoadResult, progress: _Progress) -> bool:
-    """The first load of a table, when every row is clean: type straight into the table, one write per row.
+    """The first load of a table, when every row is clean: type each file into a scratch table with
+    CREATE TABLE AS, which PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core),
+    then append the typed rows to the table in one plain pass.
 
     Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
     the caller takes the general path. Truncating the (empty) table in this transaction lets
@@ -486,20 +515,23 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
             fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
             row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
                 "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
-            lands = _copy_all(cur, extracts, result, progress)
-            for extract, (land_table, read) in zip(extracts, lands, strict=True):
+            lands = _copy_all(cur, extracts, batch_id, result, progress)
+            for order, (extract, (land_table, read)) in enumerate(zip(extracts, lands, strict=True)):
                 with result.step("type"):
+                    typed = _typed_in_parallel(cur, mapping, extract, order, land_table)
+                with result.step("insert"):
                     cur.execute(sql.SQL(
                         "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id,"
                         " _row_hash, _nulled, {fields})"
                         " select {source}, {file}, {row_key}, _record, now(), {batch}, _row_hash, _nulled, {fields}"
-                        " from ({select}) s where cardinality(_errors) = 0").format(
+                        " from {typed} where cardinality(_errors) = 0").format(
                             t=table, fields=fields, source=sql.Literal(mapping.name),
                             file=sql.Literal(extract.name), row_key=row_key, batch=sql.Literal(batch_id),
-                            select=_typed_select(mapping, extract.header, extract.name, False, land_table)))
+                            typed=typed))
                     loaded = cur.rowcount
                 if loaded != read:
                     raise _NotClean
+                cur.execute(sql.SQL("drop table {}, {}").format(land_table, typed))
                 files.append(FileStats(extract.name, read))
                 progress.rows("typed and inserted", sum(f.read for f in files))
             indexing_started = time.monotonic()
@@ -524,7 +556,7 @@ def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: st
                     progress: _Progress) -> None:
     """The general path: type into a scratch table, quarantine, then merge changes into the raw table."""
     _typed_table(cur, mapping)
-    copied = _copy_all(cur, extracts, result, progress)
+    copied = _copy_all(cur, extracts, batch_id, result, progress)
     lands = [land_table for land_table, _ in copied]
     for order, (extract, (land_table, rows)) in enumerate(zip(extracts, copied, strict=True)):
         with result.step("type"):
@@ -535,6 +567,7 @@ def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: st
         _mark_duplicates(cur, mapping)
     with result.step("quarantine"):
         counts = _quarantine(cur, mapping, extracts, lands, batch_id)
+    cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
     for stats, count in zip(result.files, counts, strict=True):
         stats.quarantined = count
     progress.rows("checked", result.read, f", {result.quarantined:,} quarantined")

@@ -43,6 +43,10 @@ CATALOG_TYPES = {
     "point": "geometry(Geometry,4326)",
 }
 
+# Types whose fast form answers null for a value it cannot read instead of failing the statement,
+# so that a typed null after a given value must be checked even when the fast form succeeded.
+NULL_ON_BAD_VALUE = frozenset({"boolean", "point"})
+
 # Each traps the cast error of one value and answers null. Not parallel safe: they open subtransactions.
 SAFE_FUNCTIONS = """
 create schema if not exists civicflow;
