@@ -1,6 +1,7 @@
 """The incremental fact on real data: after a first build, 1% of the real pothole requests change and 1% new ones
-arrive; the next dbt build rewrites exactly those rows of fct_service_requests (and of the located intermediate),
-and a --full-refresh rebuild gives the same tables. The fact is built partitioned by month here.
+arrive; the next dbt build rewrites exactly those rows of fct_service_requests (and of the located intermediate and
+the published, redacted pub_service_requests), and a --full-refresh rebuild gives the same tables. The fact is built
+partitioned by month here. A changed privacy policy makes the next build redact every published row again.
 
 Runs in a database of its own (the session's test database name + "_incremental"): it changes the raw data that
 test_marts_real.py compares with the CSV files."""
@@ -14,18 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+import dataclasses
+
 import psycopg2
 import pytest
 
+from civicflow_assets.checks import load_check_settings, load_datasets
+from civicflow_assets.checks.policy import write_policy
 from civicflow_assets.landing import land_files
 from tests.conftest import TEST_DATABASE, scalar
 from tests.shared_data import shared
-from tests.test_marts_real import DBT_SELECT, MAPPINGS, land_real_data, run_dbt
+from tests.test_marts_real import MAPPINGS, land_real_data, run_dbt
+from tests.test_marts_real import DBT_SELECT as MARTS_SELECT
 
 csv.field_size_limit(sys.maxsize)
 
 POTHOLES_FILE = ("data", "chattanooga", "311", "potholes_distressed_pavement_2x73-xesh.csv")
-COMPARED_MODELS = ("marts.fct_service_requests", "intermediate.int_service_requests__located")
+COMPARED_MODELS = ("marts.fct_service_requests", "intermediate.int_service_requests__located",
+                   "publish.pub_service_requests")
+DBT_SELECT = [*MARTS_SELECT[:2], "pub_service_requests", *MARTS_SELECT[2:]]
 NEW_MONTH_ROWS = 3
 # The partitioned fact, as a deployment at scale builds it (test_marts_real.py builds the default, unpartitioned).
 PARTITIONED = ("--vars", "partition_fact_by_month: true")
@@ -104,6 +112,8 @@ def _snapshot(conn, table: str, label: str) -> str:
 def runs(incremental_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = tmp_path_factory.mktemp("dbt_marts_incremental")
     land_real_data(incremental_url)
+    with psycopg2.connect(incremental_url) as policy_conn:
+        write_policy(policy_conn, load_check_settings(), load_datasets())
     first = run_dbt(incremental_url, work / "first", "build", *DBT_SELECT, *PARTITIONED)
     conn = psycopg2.connect(incremental_url)
     before = {
@@ -177,7 +187,7 @@ def test_changed_rows_carry_the_new_values(runs) -> None:
 
 def test_incremental_models_ran_as_merges(runs) -> None:
     results = {r["unique_id"].split(".")[-1]: r for r in runs["second"]["results"]}
-    for model in ("fct_service_requests", "int_service_requests__located"):
+    for model in ("fct_service_requests", "int_service_requests__located", "pub_service_requests"):
         assert results[model]["status"] == "success"
         assert results[model]["adapter_response"]["_message"] == "MERGE 686", model
 
@@ -204,3 +214,27 @@ def test_the_fact_is_partitioned_by_month_and_new_months_get_their_own(runs) -> 
     assert runs["after"]["in_default"] == 0
     plan = "\n".join(line for (line,) in runs["after"]["october_2024"])
     assert plan.count(" on fct_service_requests_") == 1, plan  # the month's partition only
+
+
+def test_a_changed_policy_redacts_every_published_row_again(incremental_url, runs, tmp_path) -> None:
+    settings = load_check_settings()
+    stricter = dataclasses.replace(settings, sensitive_request_types=(*settings.sensitive_request_types, "Potholes"))
+    conn = psycopg2.connect(incremental_url)
+    try:
+        potholes = 'select count(*) from publish.pub_service_requests where "RequestType" = \'Potholes\''
+        assert scalar(conn, potholes) > 0
+        write_policy(conn, stricter, load_datasets(settings=stricter))
+        conn.commit()
+        run_dbt(incremental_url, tmp_path / "stricter", "run", "--select", "pub_service_requests", *PARTITIONED)
+        assert scalar(conn, potholes) == 0
+        assert scalar(conn, "select count(*) from publish.pub_service_requests") > 0
+        write_policy(conn, settings, load_datasets(settings=settings))
+        conn.commit()
+        run_dbt(incremental_url, tmp_path / "again", "run", "--select", "pub_service_requests", *PARTITIONED)
+        assert scalar(conn, potholes) > 0
+        restored = _snapshot(conn, "publish.pub_service_requests", "restored")
+        first = runs["snapshots"]["publish.pub_service_requests"]
+        assert scalar(conn, f"select count(*) from (select * from {first} except select * from {restored}) d") == 0
+        assert scalar(conn, f"select count(*) from (select * from {restored} except select * from {first}) d") == 0
+    finally:
+        conn.close()

@@ -1,5 +1,21 @@
 -- 311 Service Requests as published (checks/datasets.yaml: service_requests): fct_service_requests without
 -- the sensitive request types, descriptions redacted, points of person-related requests rounded (macros/pii.sql).
+-- Incremental like the fact: each run redacts only the requests modified since the latest one here (redacting a
+-- million descriptions is most of a build); a changed privacy policy empties it first (macros/policy_applied.sql).
+{{
+    config(
+        materialized='incremental',
+        unique_key='"RequestId"',
+        incremental_strategy='merge',
+        on_schema_change='fail',
+        indexes=[{'columns': ['"RequestId"'], 'unique': true}],
+        pre_hook="{{ empty_if_policy_changed(this) }}",
+        post_hook=[
+            "{{ delete_unpublished_rows(this, ref('fct_service_requests')) }}",
+            "{{ record_policy_applied(this) }}",
+        ],
+    )
+}}
 {%- set requests = ref('fct_service_requests') %}
 {%- set mart_columns = relation_columns(requests) %}
 {%- set has_description = 'Description' in mart_columns %}
@@ -10,6 +26,9 @@ with
 requests as (
 
     select * from {{ requests }}
+    {% if is_incremental() %}
+        where "ModifiedDate" > (select coalesce(max(published."ModifiedDate"), '-infinity') from {{ this }} as published)
+    {% endif %}
 
 ),
 
