@@ -9,13 +9,12 @@ test_marts_real.py compares with the CSV files."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
-
-import dataclasses
 
 import psycopg2
 import pytest
@@ -25,8 +24,8 @@ from civicflow_assets.checks.policy import write_policy
 from civicflow_assets.landing import land_files
 from tests.conftest import TEST_DATABASE, scalar
 from tests.shared_data import shared
-from tests.test_marts_real import MAPPINGS, land_real_data, run_dbt
 from tests.test_marts_real import DBT_SELECT as MARTS_SELECT
+from tests.test_marts_real import MAPPINGS, land_real_data, run_dbt
 
 csv.field_size_limit(sys.maxsize)
 

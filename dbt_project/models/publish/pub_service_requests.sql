@@ -27,7 +27,9 @@ requests as (
 
     select * from {{ requests }}
     {% if is_incremental() %}
-        where "ModifiedDate" > (select coalesce(max(published."ModifiedDate"), '-infinity') from {{ this }} as published)
+        where
+            "ModifiedDate"
+            > (select coalesce(max(published."ModifiedDate"), '-infinity') from {{ this }} as published)
     {% endif %}
 
 ),
