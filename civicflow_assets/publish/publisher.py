@@ -16,6 +16,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ FILES_AT = "civicflow_files_at"  # when a file resource was last rebuilt (UTC, I
 DATASTORE_ROLE = "datastore"
 FIELD_MAP_ROLE = "field_map"
 ROLE_ORDER = [DATASTORE_ROLE, *FORMATS, FIELD_MAP_ROLE]
+FILE_WORKERS = 2
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +196,7 @@ class DatasetPublisher:
                     self.outcomes.append(audit.ResourceOutcome(fmt.id, resource["name"], "deferred", resource["id"],
                                                                previous_hash=resource.get(HASH)))
         else:
-            with tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder:
-                for fmt in wanted:
-                    self._publish_file(warehouse, table, package["id"], resources.get(fmt.id), fmt, digest,
-                                       Path(folder))
-                    self.ctx.step_done(f"resource:{fmt.id}")
+            self._publish_files(warehouse, table, package["id"], resources, wanted, digest)
         if fields:
             self._publish_bytes(package["id"], resources.get(FIELD_MAP_ROLE), FIELD_MAP_ROLE,
                                 f"{spec.title} field map", f"{spec.ckan_name}-field-map.csv", field_map_csv(fields),
@@ -373,6 +371,29 @@ class DatasetPublisher:
 
     def _file_hash(self, fmt: FileFormat, digest: str) -> str:
         return hashlib.sha256(f"{fmt.id}:{FORMAT_VERSION}:{digest}:{self.spec.title}".encode()).hexdigest()
+
+    def _publish_files(self, warehouse: psycopg2.extensions.connection, table: PublishedTable, package_id: str,
+                       resources: dict[str, dict[str, Any]], wanted: list[FileFormat], digest: str) -> None:
+        """The formats written and uploaded side by side (PostgreSQL renders one while CKAN stores another), each
+        on a connection of its own that sees the snapshot the DataStore was published from."""
+        with warehouse.cursor() as cur:
+            cur.execute("select pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+
+        def publish(fmt: FileFormat, folder: Path) -> None:
+            with contextlib.closing(psycopg2.connect(self.ctx.warehouse_url)) as conn:
+                conn.set_session(isolation_level="REPEATABLE READ")
+                with conn.cursor() as cur:
+                    cur.execute("set transaction snapshot %s", (snapshot,))
+                    cur.execute("set time zone %s", (TIMEZONE,))
+                self._publish_file(conn, table, package_id, resources.get(fmt.id), fmt, digest, folder)
+            self.ctx.step_done(f"resource:{fmt.id}")
+
+        with tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder, \
+                ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="civicflow-files") as pool:
+            for done in [pool.submit(publish, fmt, Path(folder)) for fmt in wanted]:
+                done.result()
+        warehouse.commit()
 
     def _publish_file(self, warehouse: psycopg2.extensions.connection, table: PublishedTable, package_id: str,
                       resource: dict[str, Any] | None, fmt: FileFormat, digest: str, folder: Path) -> None:
