@@ -62,7 +62,7 @@ def run_pipeline(url: str, data_dirs: list[str], with_checks: bool) -> dict:
     from civicflow_assets import raw_assets
     from civicflow_assets.checks import build_checks, build_publish_policy_asset, load_check_settings, load_datasets
     from civicflow_assets.database import PostgresResource
-    from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+    from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
     from civicflow_assets.settings import load_settings
     from civicflow_assets.sources.mapping import load_mappings
     from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
@@ -74,7 +74,7 @@ def run_pipeline(url: str, data_dirs: list[str], with_checks: bool) -> dict:
         raw_assets.open311_requests,
         raw_assets.acs_tracts_api,
         build_publish_policy_asset(settings, datasets),
-        civicflow_dbt_models,
+        *DBT_ASSETS,
     ]
     checks = build_checks(datasets, settings, docs_root=Path(tempfile.mkdtemp(prefix="civicflow-bench-docs-")))
     resources = {

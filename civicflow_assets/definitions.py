@@ -10,7 +10,7 @@ from civicflow_assets.checks.asset_checks import build_checks
 from civicflow_assets.checks.config import load_check_settings, load_datasets
 from civicflow_assets.checks.policy import build_publish_policy_asset
 from civicflow_assets.database import PostgresResource, ensure_database
-from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
 from civicflow_assets.execution import civicflow_executor
 from civicflow_assets.publish.definitions_part import build_publication
 from civicflow_assets.publish.resources import CkanResource
@@ -34,7 +34,7 @@ assets = [
     raw_assets.open311_requests,
     raw_assets.acs_tracts_api,
     build_publish_policy_asset(check_settings, datasets),
-    civicflow_dbt_models,
+    *DBT_ASSETS,
     *publication.assets,
     *reports.assets,
 ]

@@ -8,8 +8,6 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
-    BackfillPolicy,
-    DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -18,6 +16,7 @@ from dagster import (
 from civicflow_assets.database import PostgresResource
 from civicflow_assets.extracts import records_extract
 from civicflow_assets.landing import LoadResult, get_cursor, land, land_files, prepare_target, set_cursor
+from civicflow_assets.partitions import ONE_RUN_PER_RANGE, REQUEST_DAYS
 from civicflow_assets.settings import PACKAGE_DIR
 from civicflow_assets.sources.mapping import Mapping, load_mappings
 from civicflow_assets.sources.open311 import FIELDS as OPEN311_FIELDS
@@ -75,11 +74,8 @@ def file_assets(mappings: dict[str, Mapping]) -> list[AssetsDefinition]:
     return [_file_asset(target, group) for target, group in sorted(by_target.items())]
 
 
-OPEN311_DAYS = DailyPartitionsDefinition(start_date="2010-01-01", timezone="America/New_York", end_offset=1)
-
-
 @asset(key=["raw", "open311_requests"], group_name="raw", kinds={"postgres"},
-       partitions_def=OPEN311_DAYS, backfill_policy=BackfillPolicy.single_run(),
+       partitions_def=REQUEST_DAYS, backfill_policy=ONE_RUN_PER_RANGE,
        description="raw.open311_requests: GeoReport v2 requests merged by id. Unpartitioned runs (hourly, "
                    "main job) read what was updated since the kept cursor; a partition or a backfill of a "
                    "date range re-reads the requests opened on those days.")

@@ -104,7 +104,7 @@ def pipeline(warehouse_url: str, tmp_path_factory) -> dict:
     from civicflow_assets import raw_assets
     from civicflow_assets.checks import build_checks, build_publish_policy_asset, load_check_settings, load_datasets
     from civicflow_assets.database import PostgresResource
-    from civicflow_assets.dbt import DBT_EXECUTABLE, civicflow_dbt_models, dbt_project
+    from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
     from civicflow_assets.settings import load_settings
     from civicflow_assets.sources.mapping import load_mappings
     from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
@@ -121,7 +121,7 @@ def pipeline(warehouse_url: str, tmp_path_factory) -> dict:
 
     result = materialize(
         [*raw_assets.file_assets(load_mappings(load_settings().mapping_dirs)), raw_assets.open311_requests,
-         raw_assets.acs_tracts_api, build_publish_policy_asset(settings, datasets), civicflow_dbt_models,
+         raw_assets.acs_tracts_api, build_publish_policy_asset(settings, datasets), *DBT_ASSETS,
          publication, *build_checks(datasets, settings, docs)],
         resources={
             "postgres": PostgresResource(url=warehouse_url),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import random
 import sys
 from collections.abc import Iterator
@@ -237,3 +238,39 @@ def test_a_changed_policy_redacts_every_published_row_again(incremental_url, run
         assert scalar(conn, f"select count(*) from (select * from {restored} except select * from {first}) d") == 0
     finally:
         conn.close()
+
+
+def test_a_backfill_of_three_days_merges_again_the_requests_created_on_them(incremental_url, runs,
+                                                                           monkeypatch) -> None:
+    from dagster import materialize
+    from dagster_dbt import DbtCliResource
+
+    from civicflow_assets.dbt import DBT_EXECUTABLE, dbt_project, service_request_facts
+    from tests.test_marts_real import dbt_env
+
+    conn = psycopg2.connect(incremental_url)
+    try:
+        busiest = scalar(conn, """select ("CreatedDate" at time zone 'America/New_York')::date from
+                                  marts.fct_service_requests group by 1 order by count(*) desc, 1 limit 1""")
+        days = [busiest + dt.timedelta(days=i) for i in range(3)]
+        created_day = """select "RequestId", "DbtRunId", ("CreatedDate" at time zone 'America/New_York')::date
+                         from marts.fct_service_requests"""
+        before = {key: (run_id, day) for key, run_id, day in _fetch(conn, created_day)}
+        for name, value in dbt_env(incremental_url).items():
+            if name.startswith("CIVICFLOW_PG_"):
+                monkeypatch.setenv(name, value)
+        result = materialize(
+            [service_request_facts],
+            resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+            tags={"dagster/asset_partition_range_start": days[0].isoformat(),
+                  "dagster/asset_partition_range_end": days[-1].isoformat()})
+        assert result.success
+        assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
+            d.isoformat() for d in days]
+        after = {key: run_id for key, run_id, _ in _fetch(conn, created_day)}
+    finally:
+        conn.close()
+    assert after.keys() == before.keys()
+    rewritten = {key for key, run_id in after.items() if run_id != before[key][0]}
+    assert rewritten == {key for key, (_, day) in before.items() if day in days}
+    assert len(rewritten) > 0 and len({after[key] for key in rewritten}) == 1

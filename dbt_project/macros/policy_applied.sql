@@ -47,8 +47,8 @@
 
 
 {#-
-    After a merge, a published row whose fact row is gone, or changed without being merged again (its request
-    type became sensitive, PII4), has no fact row with its RequestId and ModifiedDate: it is deleted.
+    After a merge, a published row whose fact row is gone, or was rewritten without being merged again (its request
+    type became sensitive, PII4), has no fact row with its RequestId and DbtRunId: it is deleted.
 -#}
 {% macro delete_unpublished_rows(relation, facts) %}
 
@@ -58,7 +58,7 @@
         from {{ facts }} as facts
         where
             facts."RequestId" = published."RequestId"
-            and facts."ModifiedDate" is not distinct from published."ModifiedDate"
+            and facts."DbtRunId" = published."DbtRunId"
     )
 
 {% endmacro %}

@@ -1,7 +1,8 @@
 -- 311 Service Requests as published (checks/datasets.yaml: service_requests): fct_service_requests without
 -- the sensitive request types, descriptions redacted, points of person-related requests rounded (macros/pii.sql).
--- Incremental like the fact: each run redacts only the requests modified since the latest one here (redacting a
--- million descriptions is most of a build); a changed privacy policy empties it first (macros/policy_applied.sql).
+-- Incremental like the fact: each run redacts only the requests the fact wrote since (another DbtRunId: modified
+-- requests, a rebuilt range of days), as redacting a million descriptions is most of a build; a changed privacy
+-- policy empties it first (macros/policy_applied.sql).
 {{
     config(
         materialized='incremental',
@@ -27,9 +28,13 @@ requests as (
 
     select * from {{ requests }}
     {% if is_incremental() %}
-        where
-            "ModifiedDate"
-            > (select coalesce(max(published."ModifiedDate"), '-infinity') from {{ this }} as published)
+        where not exists (
+                select 1
+                from {{ this }} as published
+                where
+                    published."RequestId" = {{ requests }}."RequestId"
+                    and published."DbtRunId" = {{ requests }}."DbtRunId"
+            )
     {% endif %}
 
 ),
