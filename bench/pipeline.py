@@ -5,7 +5,8 @@
                every dataset to the local CKAN (DataStore, files, field maps, data.json)
   incremental  1% of the requests changed (completed an hour later) and 1% new ones in the extracts, then what
                the platform runs on its own: the hourly job (`service_requests_hourly`: land, dbt, checks), and
-               the publication the sensor requests once the blocking checks passed
+               the publication the sensor requests once the blocking checks passed (DataStore deltas; the files
+               of the hourly 311 datasets wait for their daily refresh, publish/catalog.yaml files_refresh_hours)
 
 Each step's time comes from the run's own step statistics, so the slow ones are named. Targets: the full run under
 5 minutes, the incremental run under 60 seconds. The local CKAN's datasets are the catalog's own: this publishes

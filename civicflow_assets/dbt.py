@@ -46,8 +46,6 @@ class CivicFlowTranslator(DagsterDbtTranslator):
 TRANSLATOR = CivicFlowTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 # Partitioned by the day requests were created: a backfill of a range of days re-derives exactly those requests.
 DAILY_FACT = "fct_service_requests"
-
-
 # A run builds the models before the fact, the fact, then the models after it (Dagster splits the unpartitioned
 # models around the fact): a test runs with the step that builds the last of its models ("buildable"), not with the
 # first (dbt's "eager" would test the fact against a boundary table before the fact exists).
@@ -63,7 +61,7 @@ def civicflow_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) ->
             partitions_def=REQUEST_DAYS, backfill_policy=ONE_RUN_PER_RANGE)
 def service_request_facts(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """Unpartitioned runs (hourly, main job) merge what was modified since the last build; a partition or a range
-    of them re-merges the requests created on those days (macros: the model's rebuild_from / rebuild_to vars)."""
+    of them merges again the requests created on those days (the model's rebuild_from / rebuild_to vars)."""
     args = list(BUILD)
     if context.has_partition_key_range:
         window = context.partition_time_window

@@ -2,7 +2,8 @@
 
 Every writer reads the published table in key order, so the same rows give the same file. Timestamps go out as
 ISO 8601 with their offset in America/New_York (F5), geometry as WKT in tabular formats; nothing is formatted
-for display (F4). CSV, JSON, GeoJSON and KML stream out of PostgreSQL with COPY; the others read rows in batches.
+for display (F4). CSV, JSON, GeoJSON and KML stream out of PostgreSQL with COPY, the shapefile goes from one COPY
+through Arrow to GDAL, and the spreadsheets read rows in batches.
 """
 
 from __future__ import annotations
@@ -144,14 +145,11 @@ def write_kml(cur: psycopg2.extensions.cursor, table: PublishedTable, out: Binar
     out.write(b"</Document>\n</kml>\n")
 
 
-# -- formats that read rows in Python
+# -- spreadsheets: rows read in batches
 
 
-def _rows(cur: psycopg2.extensions.cursor, table: PublishedTable,
-          geometry_wkb: bool = False) -> Iterator[tuple[Any, ...]]:
+def _rows(cur: psycopg2.extensions.cursor, table: PublishedTable) -> Iterator[tuple[Any, ...]]:
     select = table.json_select("t")
-    if geometry_wkb and table.geometry is not None:
-        select = sql.SQL("{}, st_asbinary({})").format(select, _geometry_4326(table.geometry))
     named = cur.connection.cursor(name="publish_rows")
     try:
         named.itersize = BATCH_ROWS
@@ -244,6 +242,9 @@ def write_ods(cur: psycopg2.extensions.cursor, table: PublishedTable, out: Binar
             content.detach()
 
 
+# -- the zipped shapefile
+
+
 def shapefile_names(columns: list[Column]) -> dict[str, str]:
     """Published field -> a unique shapefile field name of at most 10 characters (dBASE's limit)."""
     names: dict[str, str] = {}
@@ -284,8 +285,8 @@ def _shapefile_geometry(cur: psycopg2.extensions.cursor, table: PublishedTable) 
     return sql.SQL("encode(st_asbinary({}), 'hex')").format(geometry), kind
 
 
-def _shapefile_template(path: Path, table: PublishedTable, props: list[Column], names: dict[str, str],
-                        widths: tuple[int, ...], kind: str) -> None:
+def _shapefile_template(path: Path, props: list[Column], names: dict[str, str], widths: tuple[int, ...],
+                        kind: str) -> None:
     """An empty shapefile with the fields dBASE wants (numbers, dates, and text only as wide in bytes as its longest
     value): GDAL would make every text field 254 bytes wide, and shrinking them afterwards (RESIZE) is slow."""
     import numpy as np
@@ -334,7 +335,7 @@ def write_shapefile_zip(cur: psycopg2.extensions.cursor, table: PublishedTable, 
     base = table.spec.table_name[:60]
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as spool:
         path = Path(folder) / f"{base}.shp"
-        _shapefile_template(path, table, props, names, widths, kind)
+        _shapefile_template(path, props, names, widths, kind)
         rows = _shapefile_rows(cur, table, props, names, values, geometry, spool)
         if rows.num_rows:
             with warnings.catch_warnings():
