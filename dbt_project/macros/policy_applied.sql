@@ -1,6 +1,6 @@
 {#-
-    An incremental publish model rewrites only the rows modified since its last build; its other rows went
-    through the privacy policy in force then. When raw.publish_policy holds another policy (a new pattern, a
+    An incremental publish model rewrites only the rows whose source changed since its last build; its other rows
+    went through the privacy policy in force then. When raw.publish_policy holds another policy (a new pattern, a
     newly sensitive request type), the pre-hook empties the model so that every row goes through the new one;
     the post-hook records the policy each model applied, in publish.policy_applied.
 -#}
