@@ -285,18 +285,23 @@ def _shapefile_geometry(cur: psycopg2.extensions.cursor, table: PublishedTable) 
     return sql.SQL("encode(st_asbinary({}), 'hex')").format(geometry), kind
 
 
-def _shapefile_template(path: Path, props: list[Column], names: dict[str, str], widths: tuple[int, ...],
-                        kind: str) -> None:
+def _shapefile_template(path: Path, rows: Any, props: list[Column], names: dict[str, str], kind: str) -> None:
     """An empty shapefile with the fields dBASE wants (numbers, dates, and text only as wide in bytes as its longest
     value): GDAL would make every text field 254 bytes wide, and shrinking them afterwards (RESIZE) is slow."""
     import numpy as np
+    import pyarrow.compute as pc
     from pyogrio import raw
 
-    dtypes = {"int": "int64", "float": "float64", "date": "datetime64[D]"}
-    data = [np.array([], dtype=dtypes.get(SHAPEFILE_NUMBERS.get(c.pg_type, ""), f"U{min(w, DBASE_TEXT_BYTES)}"))
-            for c, w in zip(props, widths, strict=True)]
-    raw.write(str(path), geometry=np.array([], dtype=object), field_data=data, fields=[names[c.name] for c in props],
-              driver="ESRI Shapefile", geometry_type=kind, crs="EPSG:4326", encoding="UTF-8")
+    def field(column: Column) -> Any:
+        number = SHAPEFILE_NUMBERS.get(column.pg_type)
+        if number:
+            return np.array([], dtype={"int": "int64", "float": "float64", "date": "datetime64[D]"}[number])
+        width = pc.max(pc.binary_length(rows.column(names[column.name]))).as_py() or 1
+        return np.array([], dtype=f"U{min(width, DBASE_TEXT_BYTES)}")
+
+    raw.write(str(path), geometry=np.array([], dtype=object), field_data=[field(c) for c in props],
+              fields=[names[c.name] for c in props], driver="ESRI Shapefile", geometry_type=kind, crs="EPSG:4326",
+              encoding="UTF-8")
 
 
 def _shapefile_rows(cur: psycopg2.extensions.cursor, table: PublishedTable, props: list[Column],
@@ -329,14 +334,11 @@ def write_shapefile_zip(cur: psycopg2.extensions.cursor, table: PublishedTable, 
     names = shapefile_names(props)
     geometry, kind = _shapefile_geometry(cur, table)
     values = [sql.SQL("t.{}").format(c.ident) if c.pg_type in SHAPEFILE_NUMBERS else c.as_text("t") for c in props]
-    cur.execute(sql.SQL("select {} from {} t").format(sql.SQL(", ").join(
-        sql.SQL("coalesce(max(octet_length({}::text)), 1)").format(v) for v in values), table.relation))
-    widths = cur.fetchone()
     base = table.spec.table_name[:60]
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as spool:
         path = Path(folder) / f"{base}.shp"
-        _shapefile_template(path, props, names, widths, kind)
         rows = _shapefile_rows(cur, table, props, names, values, geometry, spool)
+        _shapefile_template(path, rows, props, names, kind)
         if rows.num_rows:
             with warnings.catch_warnings():
                 # dBASE cuts text at 254 bytes; the resource says so, and CSV and GeoJSON carry it whole.

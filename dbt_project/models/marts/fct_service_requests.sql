@@ -2,7 +2,7 @@
 -- it is (2020 tract, council district, neighborhood, a generalised point). Incremental: each run merges, on
 -- RequestId, the requests whose ModifiedDate is later than the latest one already here; requests gone from
 -- their source are deleted. DbtRunId records the dbt invocation that last wrote each row.
--- SLA seed or boundaries changed? Rebuild with --full-refresh: rows already here are not revisited.
+-- SLA seed or boundaries changed? Backfill the days concerned (below), or rebuild with --full-refresh.
 -- At scale, partition it by CreatedMonth (--vars 'partition_fact_by_month: true'; macros/partition_by_month.sql):
 -- a month's queries read only its partition, and old months can be detached without touching the rest. Off by
 -- default: at a million requests the partitioned build is slower (bench/marts.py: +12 s full, +7 s incremental).
