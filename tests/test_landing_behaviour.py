@@ -90,6 +90,25 @@ def test_bad_rows_are_quarantined_with_their_reasons(conn, tmp_path: Path) -> No
                         " where _source = 'behaviour_bad' and _record = 201") == "02/30/2024 10:00:00 AM"
 
 
+def test_blanks_around_a_value_do_not_change_it(conn, tmp_path: Path) -> None:
+    header, rows = _sidewalks()
+    created = header.index("Created Date")
+    padded = [list(r) for r in rows[:100]]
+    for row in padded[:50]:
+        row[created] = f"  {row[created]} "
+    fast = land_files(conn, _mapping("behaviour_padded", "behaviour_padded"),
+                      [_write(tmp_path / "padded.csv", header, padded)])
+    assert (fast.loaded, fast.safe_typing) == (100, False)
+    blank = [list(r) for r in rows[:100]]
+    blank[0][header.index("Completed At")] = "   "
+    safe = land_files(conn, _mapping("behaviour_blank", "behaviour_blank"),
+                      [_write(tmp_path / "blank.csv", header, blank)])
+    assert (safe.loaded, safe.safe_typing) == (100, True)
+    assert scalar(conn, "select count(*) from raw.behaviour_padded p join raw.behaviour_blank b"
+                        " using (service_request_id) where p.created_at = b.created_at") == 100
+    assert scalar(conn, "select closed_at is null from raw.behaviour_blank where _record = 1")
+
+
 def test_a_killed_load_leaves_the_previous_table_intact(warehouse_url: str, conn, tmp_path: Path) -> None:
     header, rows = _sidewalks()
     mapping_yaml = MAPPINGS["chattanooga_311_requests"].origin
