@@ -57,12 +57,11 @@ def run_pipeline(url: str, data_dirs: list[str], with_checks: bool) -> dict:
     export_connection_env(url)
     started = time.perf_counter()
     from dagster import DagsterInstance, materialize
-    from dagster_dbt import DbtCliResource
 
     from civicflow_assets import raw_assets
     from civicflow_assets.checks import build_checks, build_publish_policy_asset, load_check_settings, load_datasets
     from civicflow_assets.database import PostgresResource
-    from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
+    from civicflow_assets.dbt import DBT_ASSETS, dbt_resource
     from civicflow_assets.settings import load_settings
     from civicflow_assets.sources.mapping import load_mappings
     from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
@@ -82,7 +81,7 @@ def run_pipeline(url: str, data_dirs: list[str], with_checks: bool) -> dict:
         "source_files": SourceFilesResource(data_dirs=data_dirs),
         "open311": Open311Resource(),
         "census": CensusResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": dbt_resource(),
     }
     instance = DagsterInstance.ephemeral()
     result = materialize([*assets, *(checks if with_checks else [])], resources=resources, instance=instance,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dagster import Definitions
-from dagster_dbt import DbtCliResource
 
 from civicflow_assets import raw_assets, schedules
 from civicflow_assets.checks.asset_checks import build_checks
 from civicflow_assets.checks.config import load_check_settings, load_datasets
 from civicflow_assets.checks.policy import build_publish_policy_asset
 from civicflow_assets.database import PostgresResource, ensure_database
-from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
+from civicflow_assets.dbt import DBT_ASSETS, dbt_resource
 from civicflow_assets.execution import civicflow_executor
 from civicflow_assets.publish.definitions_part import build_publication
 from civicflow_assets.publish.resources import CkanResource
@@ -57,6 +56,6 @@ defs = Definitions(
         "census": CensusResource(
             base_url=settings.census_api_url, api_key=settings.census_api_key,
             year=settings.census_year, geo_in=settings.census_geo_in),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": dbt_resource(),
     },
 )

@@ -99,12 +99,11 @@ def pipeline(warehouse_url: str, tmp_path_factory) -> dict:
     # dagster-dbt reads target/manifest.json at import: parse, so that it has the publish models.
     subprocess.run([str(Path(sys.executable).with_name("dbt")), "parse", "--quiet", "--project-dir",
                     str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
-    from dagster_dbt import DbtCliResource
 
     from civicflow_assets import raw_assets
     from civicflow_assets.checks import build_checks, build_publish_policy_asset, load_check_settings, load_datasets
     from civicflow_assets.database import PostgresResource
-    from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
+    from civicflow_assets.dbt import DBT_ASSETS, dbt_resource
     from civicflow_assets.settings import load_settings
     from civicflow_assets.sources.mapping import load_mappings
     from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
@@ -127,7 +126,7 @@ def pipeline(warehouse_url: str, tmp_path_factory) -> dict:
             "postgres": PostgresResource(url=warehouse_url),
             "source_files": SourceFilesResource(data_dirs=[str(folder / "chattanooga"), str(shared("data", "boston"))]),
             "open311": Open311Resource(), "census": CensusResource(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": dbt_resource(),
         },
         raise_on_error=False,
     )

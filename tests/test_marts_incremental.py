@@ -243,9 +243,8 @@ def test_a_changed_policy_redacts_every_published_row_again(incremental_url, run
 def test_a_backfill_of_three_days_merges_again_the_requests_created_on_them(incremental_url, runs,
                                                                            monkeypatch) -> None:
     from dagster import materialize
-    from dagster_dbt import DbtCliResource
 
-    from civicflow_assets.dbt import DBT_EXECUTABLE, dbt_project, service_request_facts
+    from civicflow_assets.dbt import dbt_resource, service_request_facts
     from tests.test_marts_real import dbt_env
 
     conn = psycopg2.connect(incremental_url)
@@ -261,7 +260,7 @@ def test_a_backfill_of_three_days_merges_again_the_requests_created_on_them(incr
                 monkeypatch.setenv(name, value)
         result = materialize(
             [service_request_facts],
-            resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+            resources={"dbt": dbt_resource()},
             tags={"dagster/asset_partition_range_start": days[0].isoformat(),
                   "dagster/asset_partition_range_end": days[-1].isoformat()})
         assert result.success

@@ -45,11 +45,10 @@ def pipeline(warehouse_url: str, ckan: RemoteCKAN, organization: Organization, d
     # dagster-dbt reads target/manifest.json at import: parse, so that it has every model.
     subprocess.run([str(Path(sys.executable).with_name("dbt")), "parse", "--quiet", "--project-dir",
                     str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
-    from dagster_dbt import DbtCliResource
 
     from civicflow_assets import raw_assets
     from civicflow_assets.checks import build_checks, build_publish_policy_asset, load_check_settings, load_datasets
-    from civicflow_assets.dbt import DBT_ASSETS, DBT_EXECUTABLE, dbt_project
+    from civicflow_assets.dbt import DBT_ASSETS, dbt_resource
     from civicflow_assets.settings import load_settings
     from civicflow_assets.sources.mapping import load_mappings
     from civicflow_assets.sources.resources import CensusResource, Open311Resource, SourceFilesResource
@@ -70,7 +69,7 @@ def pipeline(warehouse_url: str, ckan: RemoteCKAN, organization: Organization, d
         "source_files": SourceFilesResource(data_dirs=[str(shared("data", "chattanooga")),
                                                        str(shared("data", "boston"))]),
         "open311": Open311Resource(), "census": CensusResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": dbt_resource(),
     }
     result = materialize(
         [*raw_assets.file_assets(load_mappings(load_settings().mapping_dirs)), raw_assets.open311_requests,
