@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    DagsterInstance,
+    evaluate_automation_conditions,
+    materialize,
+)
 
 from civicflow_assets import raw_assets
 from civicflow_assets.database import PostgresResource
@@ -45,3 +52,26 @@ def test_a_stale_source_is_flagged(warehouse_url: str, tmp_path) -> None:
                              selection=AssetSelection.checks(*[k for c in checks for k in c.check_keys]))
     outcome = {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
     assert outcome == {"raw/fire_stations": False, "raw/youth_centers": True}
+
+
+def test_reports_run_again_when_a_publication_changes(warehouse_url: str) -> None:
+    from civicflow_assets.definitions import defs
+
+    reports = AssetSelection.groups("reports")
+    keys = {AssetKey(["reports", n]) for n in ("transparency_index", "scorecards", "transparency_report")}
+
+    def requested(result) -> set[AssetKey]:
+        return {k for k in keys if result.get_num_requested(k)}
+
+    with DagsterInstance.ephemeral() as instance:
+        cursor = evaluate_automation_conditions(defs, instance, asset_selection=reports).cursor
+        for round_ in range(2):
+            instance.report_runless_asset_event(AssetMaterialization(AssetKey(["ckan", "service_requests"])))
+            result = evaluate_automation_conditions(defs, instance, asset_selection=reports, cursor=cursor)
+            assert requested(result) == keys, round_  # the report too: it reads the index requested with it
+            for key in keys:
+                instance.report_runless_asset_event(AssetMaterialization(key))
+            quiet = evaluate_automation_conditions(defs, instance, asset_selection=reports, cursor=result.cursor)
+            assert quiet.total_requested == 0, round_
+            cursor = quiet.cursor
+    assert {s.name for s in defs.sensors} >= {"reports_automation", "publication_sensor"}

@@ -1,9 +1,8 @@
 """The report assets (group "reports"), after the marts and the publications: reports/transparency_index,
 reports/scorecards and reports/transparency_report, each writing its tables in the warehouse and publishing them to
-CKAN; and a sensor that runs them again when a publication or a mart they read was materialized."""
+CKAN. Each runs again on its own once an input was materialized since it last ran (declarative automation)."""
 
 # No `from __future__ import annotations`: Dagster reads the context annotations at runtime.
-import json
 from datetime import UTC, datetime
 
 from dagster import (
@@ -11,16 +10,13 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SkipReason,
     asset,
-    sensor,
 )
 
 from civicflow_assets.database import PostgresResource
@@ -49,6 +45,10 @@ SCORECARDS_KEY = AssetKey([GROUP, "scorecards"])
 REPORT_KEY = AssetKey([GROUP, "transparency_report"])
 MARTS = {name: AssetKey(["marts", name]) for name in
          ("fct_service_requests", "service_levels", "demographic_equity", "budget_variance")}
+# Dagster's eager condition (run once any input was materialized since, none of them being built), also when an
+# input was never materialized: a dataset held back by a failed check has no publication yet, and the index is
+# what reports it.
+REFRESH = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
 def _publish(context: AssetExecutionContext, table: ReportTable, rows: list[dict], config: ReportsConfig,
@@ -73,7 +73,7 @@ def _links(client_url: str, config: ReportsConfig, catalog: Catalog) -> dict[str
 
 
 def index_asset(config: ReportsConfig, catalog: Catalog, method: Method, upstream: list[AssetKey]) -> AssetsDefinition:
-    @asset(key=INDEX_KEY, group_name=GROUP, deps=upstream, kinds={"ckan", "postgres"},
+    @asset(key=INDEX_KEY, group_name=GROUP, deps=upstream, kinds={"ckan", "postgres"}, automation_condition=REFRESH,
            description=f"The transparency index of every published dataset and of the portal (reports/index.yaml), "
                        f"from what CKAN holds, the publication audit and the quality checks; on CKAN as "
                        f"/dataset/{config.output('index').ckan_name}.")
@@ -108,7 +108,7 @@ def index_asset(config: ReportsConfig, catalog: Catalog, method: Method, upstrea
 def scorecards_asset(config: ReportsConfig, catalog: Catalog, upstream: list[AssetKey]) -> AssetsDefinition:
     @asset(key=SCORECARDS_KEY, group_name=GROUP,
            deps=[MARTS["fct_service_requests"], MARTS["service_levels"], MARTS["budget_variance"], *upstream],
-           kinds={"ckan", "postgres"},
+           kinds={"ckan", "postgres"}, automation_condition=REFRESH,
            description="Scorecards per department (service levels of the request types it owns, budget against "
                        "actual) and per council district, for each reporting period; on CKAN as "
                        f"/dataset/{config.output('department_scorecards').ckan_name} and "
@@ -149,7 +149,7 @@ def _report_files(report: Report, latest: bool) -> list[Attachment]:
 
 def report_asset(config: ReportsConfig, catalog: Catalog) -> AssetsDefinition:
     @asset(key=REPORT_KEY, group_name=GROUP, deps=[*MARTS.values(), INDEX_KEY, SCORECARDS_KEY],
-           kinds={"ckan", "html", "pdf"},
+           kinds={"ckan", "html", "pdf"}, automation_condition=REFRESH,
            description="The transparency report of each reporting period as a web page and a PDF (service levels "
                        "and trends, maps by tract, equity, budget, scorecards, data quality), its charts and maps "
                        "as embeddable pages, and every figure as data; on CKAN as "
@@ -180,26 +180,10 @@ def report_asset(config: ReportsConfig, catalog: Catalog) -> AssetsDefinition:
     return transparency_report
 
 
-def reports_sensor(watched: list[AssetKey], minimum_interval_seconds: int = 120,
-                   default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING) -> SensorDefinition:
-    """Asks for the reports when a publication (or a mart they read) was materialized since they last were."""
-
-    @sensor(name="reports_sensor", target=AssetSelection.assets(INDEX_KEY, SCORECARDS_KEY, REPORT_KEY),
-            minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
-            description="Regenerates the transparency report, scorecards and index when their inputs change.")
-    def _sensor(context: SensorEvaluationContext):
-        cursor: dict[str, int] = json.loads(context.cursor or "{}")
-        changed = []
-        for key in watched:
-            records = context.instance.fetch_materializations(key, limit=1).records
-            name = key.to_user_string()
-            if records and records[0].storage_id > cursor.get(name, 0):
-                cursor[name] = records[0].storage_id
-                changed.append(name)
-        if not changed:
-            return SkipReason("no publication or mart changed since the last reports")
-        context.update_cursor(json.dumps(cursor, sort_keys=True))
-        return RunRequest(run_key="reports:" + ",".join(f"{n}@{cursor[n]}" for n in sorted(changed)),
-                          tags={"civicflow/trigger": "reports_sensor"})
-
-    return _sensor
+def reports_automation(default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
+                       minimum_interval_seconds: int = 120) -> AutomationConditionSensorDefinition:
+    """Evaluates the reports' automation conditions (REFRESH) and requests the runs they call for."""
+    return AutomationConditionSensorDefinition(
+        "reports_automation", target=AssetSelection.groups(GROUP), default_status=default_status,
+        minimum_interval_seconds=minimum_interval_seconds, run_tags={"civicflow/trigger": "reports_automation"},
+        description="Regenerates the transparency index, scorecards and report when their inputs change.")

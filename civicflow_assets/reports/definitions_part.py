@@ -15,10 +15,9 @@ from dagster import AssetKey, AssetsDefinition, DefaultSensorStatus, SensorDefin
 from civicflow_assets.publish.assets import DATA_JSON, KEY_PREFIX, publication_key
 from civicflow_assets.publish.catalog import Catalog, load_catalog
 from civicflow_assets.reports.assets import (
-    MARTS,
     index_asset,
     report_asset,
-    reports_sensor,
+    reports_automation,
     scorecards_asset,
 )
 from civicflow_assets.reports.config import ReportsConfig, load_reports_config
@@ -34,8 +33,8 @@ class ReportsDefinitions:
 
 def build_reports(catalog: Catalog | None = None, config: ReportsConfig | None = None, method: Method | None = None,
                   running: bool = True) -> ReportsDefinitions:
-    """The report assets after every publication of the catalog, and their sensor (running unless
-    CIVICFLOW_SCHEDULES=stopped, as in tests)."""
+    """The report assets after every publication of the catalog, and the sensor that evaluates their automation
+    conditions (running unless CIVICFLOW_SCHEDULES=stopped, as in tests)."""
     catalog = catalog or load_catalog()
     config = config or load_reports_config()
     method = method or load_method()
@@ -46,5 +45,5 @@ def build_reports(catalog: Catalog | None = None, config: ReportsConfig | None =
         config=config,
         assets=[index_asset(config, catalog, method, upstream), scorecards_asset(config, catalog, upstream),
                 report_asset(config, catalog)],
-        sensors=[reports_sensor([*upstream, *MARTS.values()], default_status=status)],
+        sensors=[reports_automation(default_status=status)],
     )
