@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -30,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psycopg2  # noqa: E402
+from changes import completed_an_hour_later  # noqa: E402
 
 from civicflow_assets.database import connect, ensure_database, recreate_database  # noqa: E402
 from civicflow_assets.landing import land_files, prepare_target  # noqa: E402
@@ -176,22 +176,14 @@ def dbt_build(url: str, work: Path, label: str, select: list[str]) -> float:
 
 def change_one_percent(source: Path, out: Path, seed: int = 5) -> int:
     """The same extract with 1% of its rows completed one hour later (or completed, when open)."""
+    changed: list[list[str]] = []
     with source.open(newline="", encoding="utf-8") as handle, out.open("w", newline="", encoding="utf-8") as sink:
         reader = csv.reader(handle)
         writer = csv.writer(sink, lineterminator="\n")
         header = next(reader)
         writer.writerow(header)
-        completed, created, status = (header.index(c) for c in ("completed_at", "created_date", "status_code"))
-        rng = random.Random(seed)
-        changed = 0
-        for row in reader:
-            if rng.random() < 0.01:
-                value = row[completed] or row[created]
-                row[completed] = f"{value[:11]}{int(value[11:13]) % 12 + 1:02d}{value[13:]}"
-                row[status] = "O-CLOSED"
-                changed += 1
-            writer.writerow(row)
-    return changed
+        writer.writerows(completed_an_hour_later(header, reader, seed, changed))
+    return len(changed)
 
 
 def query_latencies(url: str, repeat: int) -> dict[str, list[float]]:

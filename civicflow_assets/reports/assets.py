@@ -4,6 +4,7 @@ CKAN. Each runs again on its own once an input was materialized since it last ra
 
 # No `from __future__ import annotations`: Dagster reads the context annotations at runtime.
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
@@ -23,12 +24,10 @@ from civicflow_assets.database import PostgresResource
 from civicflow_assets.publish.catalog import Catalog
 from civicflow_assets.publish.publisher import Attachment, Publication
 from civicflow_assets.publish.resources import CkanResource
-from civicflow_assets.reports import render
 from civicflow_assets.reports.config import ReportsConfig
 from civicflow_assets.reports.data import reporting_periods
 from civicflow_assets.reports.index import Method, gather_evidence, index_rows, portal
 from civicflow_assets.reports.publishing import SmallCellLeak, html, pdf, publish_table
-from civicflow_assets.reports.report import Report, build_report
 from civicflow_assets.reports.scorecards import build_scorecards
 from civicflow_assets.reports.tables import (
     DEPARTMENT_SCORECARDS,
@@ -38,6 +37,9 @@ from civicflow_assets.reports.tables import (
     ReportTable,
     write_table,
 )
+
+if TYPE_CHECKING:
+    from civicflow_assets.reports.report import Report
 
 GROUP = "reports"
 INDEX_KEY = AssetKey([GROUP, "transparency_index"])
@@ -126,8 +128,11 @@ def scorecards_asset(config: ReportsConfig, catalog: Catalog, upstream: list[Ass
     return scorecards
 
 
-def _report_files(report: Report, latest: bool) -> list[Attachment]:
+def _report_files(report: "Report", latest: bool) -> list[Attachment]:
     """The report as a web page and a PDF; for the latest period, each chart and map as an embeddable page."""
+    # Charts and maps need matplotlib and geopandas (1.5 s to import): loaded here, not by every step process.
+    from civicflow_assets.reports import render
+
     period = report.period
     files = [
         html(f"report_{period.slug}_html", f"Transparency report {period.label} (web page)",
@@ -156,6 +161,8 @@ def report_asset(config: ReportsConfig, catalog: Catalog) -> AssetsDefinition:
                        f"/dataset/{config.output('report').ckan_name}.")
     def transparency_report(context: AssetExecutionContext, postgres: PostgresResource,
                             ckan: CkanResource) -> MaterializeResult:
+        from civicflow_assets.reports.report import build_report
+
         url, _ = ckan.connection()
         links = _links(url.rstrip("/"), config, catalog)
         with postgres.connection() as conn:
