@@ -3,8 +3,10 @@
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -73,11 +75,36 @@ DAILY_FACT = "fct_service_requests"
 # models around the fact): a test runs with the step that builds the last of its models ("buildable"), not with the
 # first (dbt's "eager" would test the fact against a boundary table before the fact exists).
 BUILD = ["build", "--indirect-selection", "buildable"]
+# Each dbt step leaves a run folder of about 12 MB under target/ (manifest, compiled SQL, logs): the hourly job alone
+# would add 800 MB a day. Older ones go, but for the newest compiled SQL of each node (the field maps read it).
+RUN_FOLDERS_KEPT_HOURS = 6.0
+
+
+def prune_run_folders(target: Path, kept_hours: float = RUN_FOLDERS_KEPT_HOURS, now: float | None = None) -> list[Path]:
+    """Delete the run folders dagster-dbt left in `target` (newest first: a folder is kept while it is younger
+    than `kept_hours`, or compiled a node that no newer folder compiled); answers the deleted ones."""
+    now = time.time() if now is None else now
+    runs = sorted((p for p in target.iterdir() if (p / "manifest.json").is_file()),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    compiled_by_newer: set[Path] = set()
+    deleted = []
+    for run in runs:
+        compiled = {f.relative_to(run) for f in (run / "compiled").rglob("*.sql")}
+        if compiled <= compiled_by_newer and now - run.stat().st_mtime > kept_hours * 3600:
+            shutil.rmtree(run, ignore_errors=True)
+            deleted.append(run)
+        compiled_by_newer |= compiled
+    return deleted
+
+
+def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
+    yield from dbt.cli(args, context=context).stream()
+    prune_run_folders(dbt_project.project_dir / dbt_project.target_path)
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=TRANSLATOR, exclude=DAILY_FACT)
 def civicflow_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    yield from dbt.cli(BUILD, context=context).stream()
+    yield from _build(context, dbt, BUILD)
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=TRANSLATOR, select=DAILY_FACT,
@@ -89,7 +116,7 @@ def service_request_facts(context: AssetExecutionContext, dbt: DbtCliResource) -
     if context.has_partition_key_range:
         window = context.partition_time_window
         args += ["--vars", json.dumps({"rebuild_from": window.start.isoformat(), "rebuild_to": window.end.isoformat()})]
-    yield from dbt.cli(args, context=context).stream()
+    yield from _build(context, dbt, args)
 
 
 DBT_ASSETS = (civicflow_dbt_models, service_request_facts)

@@ -55,6 +55,13 @@ def _unique(items: Iterable[str]) -> list[str]:
 # -- the manifest
 
 
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 @dataclass(frozen=True)
 class Manifest:
     nodes: dict[str, dict[str, Any]]  # models, seeds and sources by unique id
@@ -64,12 +71,15 @@ class Manifest:
         """target/manifest.json, with compiled SQL taken from the newest run folder that compiled each model."""
         main = json.loads((target / "manifest.json").read_text()) if (target / "manifest.json").exists() else {}
         nodes = {**main.get("nodes", {}), **main.get("sources", {})}
-        runs = sorted(target.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        runs = sorted(target.glob("*/manifest.json"), key=_modified, reverse=True)
         missing = {k for k, n in nodes.items() if n.get("resource_type") == "model" and not n.get("compiled_code")}
         for run in runs:
             if not missing:
                 break
-            compiled = json.loads(run.read_text()).get("nodes", {})
+            try:
+                compiled = json.loads(run.read_text()).get("nodes", {})
+            except FileNotFoundError:  # pruned meanwhile by a dbt step (dbt.prune_run_folders)
+                continue
             for key in list(missing):
                 if compiled.get(key, {}).get("compiled_code"):
                     nodes[key] = {**nodes[key], "compiled_code": compiled[key]["compiled_code"]}

@@ -1,0 +1,43 @@
+"""dbt's run folders under target/ are pruned, but for the newest compiled SQL of every node."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from civicflow_assets.dbt import prune_run_folders
+
+HOUR = 3600.0
+NOW = 1_800_000_000.0
+
+
+def _run(target: Path, name: str, hours_ago: float, compiled: list[str]) -> Path:
+    run = target / name
+    run.mkdir()
+    for node in compiled:
+        (run / "compiled" / "civicflow" / "models" / node).parent.mkdir(parents=True, exist_ok=True)
+        (run / "compiled" / "civicflow" / "models" / node).write_text("select 1")
+    (run / "manifest.json").write_text("{}")
+    os.utime(run, (NOW - hours_ago * HOUR, NOW - hours_ago * HOUR))
+    return run
+
+
+def test_old_run_folders_go_but_the_newest_compiled_sql_of_each_node_stays(tmp_path: Path) -> None:
+    hourly = ["staging/stg_city311__service_requests.sql", "marts/service_levels.sql"]
+    daily = ["staging/stg_budget__operating.sql"]
+    for hour in range(1, 30):
+        _run(tmp_path, f"civicflow_dbt_models-{hour:03d}", hour, hourly)
+    _run(tmp_path, "civicflow_dbt_models-daily", 20, daily)
+    _run(tmp_path, "civicflow_dbt_models-daily-before", 44, daily)
+    _run(tmp_path, "civicflow_dbt_models-failed", 40, [])  # a run that failed before compiling anything
+    (tmp_path / "manifest.json").write_text("{}")  # dbt parse's own files stay where they are
+    (tmp_path / "compiled").mkdir()
+
+    deleted = prune_run_folders(tmp_path, kept_hours=6, now=NOW)
+
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["civicflow_dbt_models-001", "civicflow_dbt_models-002", "civicflow_dbt_models-003",
+                    "civicflow_dbt_models-004", "civicflow_dbt_models-005", "civicflow_dbt_models-006",
+                    "civicflow_dbt_models-daily", "compiled", "manifest.json"]
+    assert len(deleted) == 23 + 1 + 1
+    assert prune_run_folders(tmp_path, kept_hours=6, now=NOW) == []
