@@ -1,13 +1,27 @@
 {#-
-    The body of the service-level marts: request type x <area> x month, from fct_service_requests.
+    A service-level mart: request type x <area> x month, from fct_service_requests, with its config.
 
-    area_column: the fact's column naming the area ('"CouncilDistrict"' or '"TractGeoid"'); requests without
-    one form their own group (area null). Months are local calendar months (CreatedMonth / ClosedMonth). Each
+    area_column: the fact's column naming the area ('"CouncilDistrict"' or '"TractGeoid"'), and the mart's column
+    too; requests without one form their own group (area null). Months are local calendar months (CreatedMonth / ClosedMonth). Each
     request type and area gets every month from its first request to the last month in the data, so that the
     backlog is there for quiet months too: backlog at month end = requests opened up to then - requests closed.
     Closed requests, hours to close and on-time % count the requests that left the backlog in the month.
 -#}
 {% macro service_levels_by(area_column) %}
+
+{#- For the model's transaction: no JIT (generate_series' default estimate makes the planner expect 100 times
+    more rows and spend seconds compiling), and memory to sort a million requests in place. #}
+{{
+    config(
+        indexes=[
+            {'columns': ['"RequestType"', area_column, '"Month"'], 'unique': true},
+            {'columns': [area_column, '"Month"']},
+            {'columns': ['"Month"']},
+        ],
+        pre_hook=["set local jit = off", "set local work_mem = '256MB'"],
+        post_hook=["{{ grant_analyst_access(this) }}"],
+    )
+}}
 
 with
 
@@ -127,5 +141,18 @@ final as (
     from joined
 
 )
+
+select
+    request_type as "RequestType",
+    area as {{ area_column }},
+    month as "Month",
+    requests_opened as "RequestsOpened",
+    requests_closed as "RequestsClosed",
+    median_hours_to_close as "MedianHoursToClose",
+    p90_hours_to_close as "P90HoursToClose",
+    requests_with_sla_outcome as "RequestsWithSlaOutcome",
+    on_time_pct as "OnTimePct",
+    open_backlog_at_month_end as "OpenBacklogAtMonthEnd"
+from final
 
 {% endmacro %}

@@ -1,4 +1,12 @@
--- Boston's wide file (one column per year) unpivoted to one row per line and fiscal year.
+-- Boston's wide file (one column per year) unpivoted to one row per line and fiscal year: each year's column is
+-- either the adopted budget or the actuals.
+{%- set year_columns = [
+    (2022, 'fy22_actual', 'actual'),
+    (2023, 'fy23_actual', 'actual'),
+    (2024, 'fy24_appropriation', 'budgeted'),
+    (2025, 'fy25_budget', 'budgeted'),
+] %}
+
 with
 
 source as (
@@ -9,59 +17,22 @@ source as (
 
 unpivoted as (
 
-    select
-        _row_key as budget_line_id,
-        _source as source_system,
-        cabinet,
-        department,
-        program,
-        expense_category,
-        2022 as fiscal_year,
-        null::numeric as budgeted_amount,
-        fy22_actual as actual_amount
-    from source
+    {%- for year, column, kind in year_columns %}
 
-    union all
+        select
+            _row_key as budget_line_id,
+            _source as source_system,
+            cabinet,
+            department,
+            program,
+            expense_category,
+            {{ year }} as fiscal_year,
+            {{ column if kind == 'budgeted' else 'null::numeric' }} as budgeted_amount,
+            {{ column if kind == 'actual' else 'null::numeric' }} as actual_amount
+        from source
+        {% if not loop.last %}union all{% endif %}
 
-    select
-        _row_key as budget_line_id,
-        _source as source_system,
-        cabinet,
-        department,
-        program,
-        expense_category,
-        2023 as fiscal_year,
-        null::numeric as budgeted_amount,
-        fy23_actual as actual_amount
-    from source
-
-    union all
-
-    select
-        _row_key as budget_line_id,
-        _source as source_system,
-        cabinet,
-        department,
-        program,
-        expense_category,
-        2024 as fiscal_year,
-        fy24_appropriation as budgeted_amount,
-        null::numeric as actual_amount
-    from source
-
-    union all
-
-    select
-        _row_key as budget_line_id,
-        _source as source_system,
-        cabinet,
-        department,
-        program,
-        expense_category,
-        2025 as fiscal_year,
-        fy25_budget as budgeted_amount,
-        null::numeric as actual_amount
-    from source
+    {%- endfor %}
 
 )
 
