@@ -3,6 +3,7 @@
 
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,9 +98,24 @@ def prune_run_folders(target: Path, kept_hours: float = RUN_FOLDERS_KEPT_HOURS, 
     return deleted
 
 
+def share_partial_parse(run_folder: Path, target: Path) -> None:
+    """Make the partial-parse state a dbt step wrote the one the next step starts from. dagster-dbt copies
+    target/partial_parse.msgpack into each run folder, but dbt parses everything again (5 s on two cores) when
+    the profile's environment differs from the one it was written with: the warehouse a run uses is only
+    known at run time, and `dbt parse` at import or in a shell may have seen another."""
+    written = run_folder / "partial_parse.msgpack"
+    if written.is_file():
+        incoming = target / f".partial_parse.{run_folder.name}"
+        shutil.copyfile(written, incoming)
+        os.replace(incoming, target / "partial_parse.msgpack")
+
+
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
-    yield from dbt.cli(args, context=context).stream()
-    prune_run_folders(dbt_project.project_dir / dbt_project.target_path)
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+    target = dbt_project.project_dir / dbt_project.target_path
+    share_partial_parse(invocation.target_path, target)
+    prune_run_folders(target)
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=TRANSLATOR, exclude=DAILY_FACT)

@@ -1,11 +1,11 @@
-"""dbt's run folders under target/ are pruned, but for the newest compiled SQL of every node."""
+"""dbt's run folders under target/: pruned but for the newest compiled SQL of each node; their parse state shared."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from civicflow_assets.dbt import prune_run_folders
+from civicflow_assets.dbt import prune_run_folders, share_partial_parse
 
 HOUR = 3600.0
 NOW = 1_800_000_000.0
@@ -41,3 +41,15 @@ def test_old_run_folders_go_but_the_newest_compiled_sql_of_each_node_stays(tmp_p
                     "civicflow_dbt_models-daily", "compiled", "manifest.json"]
     assert len(deleted) == 23 + 1 + 1
     assert prune_run_folders(tmp_path, kept_hours=6, now=NOW) == []
+
+
+def test_a_run_folders_partial_parse_state_becomes_the_next_runs(tmp_path: Path) -> None:
+    run = tmp_path / "civicflow_dbt_models-abc"
+    run.mkdir()
+    (run / "partial_parse.msgpack").write_bytes(b"written with this run's environment")
+    (tmp_path / "partial_parse.msgpack").write_bytes(b"written by dbt parse elsewhere")
+    share_partial_parse(run, tmp_path)
+    assert (tmp_path / "partial_parse.msgpack").read_bytes() == b"written with this run's environment"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["civicflow_dbt_models-abc", "partial_parse.msgpack"]
+    share_partial_parse(tmp_path / "a-run-that-failed-before-parsing", tmp_path)  # nothing to share: no change
+    assert (tmp_path / "partial_parse.msgpack").read_bytes() == b"written with this run's environment"
