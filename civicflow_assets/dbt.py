@@ -81,17 +81,22 @@ BUILD = ["build", "--indirect-selection", "buildable"]
 RUN_FOLDERS_KEPT_HOURS = 6.0
 
 
+def _last_write(run: Path) -> float:
+    """When a run folder was last written: its dbt.log grows for as long as its dbt runs."""
+    log = run / "dbt.log"
+    return max(run.stat().st_mtime, log.stat().st_mtime if log.is_file() else 0.0)
+
+
 def prune_run_folders(target: Path, kept_hours: float = RUN_FOLDERS_KEPT_HOURS, now: float | None = None) -> list[Path]:
     """Delete the run folders dagster-dbt left in `target` (newest first: a folder is kept while it is younger
     than `kept_hours`, or compiled a node that no newer folder compiled); answers the deleted ones."""
     now = time.time() if now is None else now
-    runs = sorted((p for p in target.iterdir() if (p / "manifest.json").is_file()),
-                  key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = sorted((p for p in target.iterdir() if (p / "manifest.json").is_file()), key=_last_write, reverse=True)
     compiled_by_newer: set[Path] = set()
     deleted = []
     for run in runs:
         compiled = {f.relative_to(run) for f in (run / "compiled").rglob("*.sql")}
-        if compiled <= compiled_by_newer and now - run.stat().st_mtime > kept_hours * 3600:
+        if compiled <= compiled_by_newer and now - _last_write(run) > kept_hours * 3600:
             shutil.rmtree(run, ignore_errors=True)
             deleted.append(run)
         compiled_by_newer |= compiled

@@ -30,6 +30,11 @@ def test_old_run_folders_go_but_the_newest_compiled_sql_of_each_node_stays(tmp_p
     _run(tmp_path, "civicflow_dbt_models-daily", 20, daily)
     _run(tmp_path, "civicflow_dbt_models-daily-before", 44, daily)
     _run(tmp_path, "civicflow_dbt_models-failed", 40, [])  # a run that failed before compiling anything
+    # Started 30 hours ago and still running: its folder's entries are old, its log is not.
+    backfill = _run(tmp_path, "civicflow_dbt_models-backfill", 30, hourly)
+    (backfill / "dbt.log").write_text("12 of 300 OK")
+    os.utime(backfill / "dbt.log", (NOW - 60, NOW - 60))
+    os.utime(backfill, (NOW - 30 * HOUR, NOW - 30 * HOUR))
     (tmp_path / "manifest.json").write_text("{}")  # dbt parse's own files stay where they are
     (tmp_path / "compiled").mkdir()
 
@@ -38,7 +43,7 @@ def test_old_run_folders_go_but_the_newest_compiled_sql_of_each_node_stays(tmp_p
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert kept == ["civicflow_dbt_models-001", "civicflow_dbt_models-002", "civicflow_dbt_models-003",
                     "civicflow_dbt_models-004", "civicflow_dbt_models-005", "civicflow_dbt_models-006",
-                    "civicflow_dbt_models-daily", "compiled", "manifest.json"]
+                    "civicflow_dbt_models-backfill", "civicflow_dbt_models-daily", "compiled", "manifest.json"]
     assert len(deleted) == 23 + 1 + 1
     assert prune_run_folders(tmp_path, kept_hours=6, now=NOW) == []
 
