@@ -1,6 +1,7 @@
 """dbt models as Dagster assets: sources map onto the raw assets, dbt tests become asset checks."""
 
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -52,10 +53,31 @@ def dbt_resource() -> DbtCliResource:
     return LocalDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
-# dagster-dbt reads target/manifest.json at import; a fresh clone has none, so parse once.
-if not dbt_project.manifest_path.exists():
-    subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-                    "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """Whether target/manifest.json is missing or older than a file dbt parses (a fresh clone, a pull)."""
+    if not manifest.is_file():
+        return True
+    written = manifest.stat().st_mtime
+    parsed = [project_dir / "dbt_project.yml", *(f for folder in ("models", "macros", "seeds", "tests")
+                                                 for f in (project_dir / folder).rglob("*") if f.is_file())]
+    return any(f.stat().st_mtime > written for f in parsed)
+
+
+def parse_if_stale() -> None:
+    """dagster-dbt builds the dbt assets from target/manifest.json at import: parse first when the project changed
+    since it was written, one process at a time (the webserver, the daemon and step processes import this)."""
+    manifest = dbt_project.manifest_path
+    if not manifest_is_stale(DBT_PROJECT_DIR, manifest):
+        return
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(DBT_PROJECT_DIR, manifest):
+            subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+                            "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
+
+
+parse_if_stale()
 
 
 class CivicFlowTranslator(DagsterDbtTranslator):

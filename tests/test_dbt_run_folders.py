@@ -1,11 +1,11 @@
-"""dbt's run folders under target/: pruned but for the newest compiled SQL of each node; their parse state shared."""
+"""dbt's files under target/: a manifest parsed again when stale, run folders pruned, parse state shared."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from civicflow_assets.dbt import prune_run_folders, share_partial_parse
+from civicflow_assets.dbt import manifest_is_stale, prune_run_folders, share_partial_parse
 
 HOUR = 3600.0
 NOW = 1_800_000_000.0
@@ -58,3 +58,23 @@ def test_a_run_folders_partial_parse_state_becomes_the_next_runs(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["civicflow_dbt_models-abc", "partial_parse.msgpack"]
     share_partial_parse(tmp_path / "a-run-that-failed-before-parsing", tmp_path)  # nothing to share: no change
     assert (tmp_path / "partial_parse.msgpack").read_bytes() == b"written with this run's environment"
+
+
+def test_the_manifest_is_stale_when_a_parsed_file_changed_after_it(tmp_path: Path) -> None:
+    (tmp_path / "models" / "marts").mkdir(parents=True)
+    (tmp_path / "dbt_project.yml").write_text("name: civicflow")
+    model = tmp_path / "models" / "marts" / "service_levels.sql"
+    model.write_text("select 1")
+    manifest = tmp_path / "target" / "manifest.json"
+    assert manifest_is_stale(tmp_path, manifest)  # a fresh clone: none yet
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    os.utime(model, (NOW - HOUR, NOW - HOUR))
+    os.utime(tmp_path / "dbt_project.yml", (NOW - HOUR, NOW - HOUR))
+    os.utime(manifest, (NOW, NOW))
+    assert not manifest_is_stale(tmp_path, manifest)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "dbt.log").write_text("a later run's log")  # dbt does not parse logs
+    assert not manifest_is_stale(tmp_path, manifest)
+    os.utime(model, (NOW + 1, NOW + 1))  # a pull changed a model
+    assert manifest_is_stale(tmp_path, manifest)
