@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psycopg2  # noqa: E402
-from changes import completed_an_hour_later  # noqa: E402
+from changes import complete_one_percent  # noqa: E402
 
 from civicflow_assets.database import connect, ensure_database, recreate_database  # noqa: E402
 from civicflow_assets.landing import land_files, prepare_target  # noqa: E402
@@ -176,14 +176,12 @@ def dbt_build(url: str, work: Path, label: str, select: list[str]) -> float:
 
 def change_one_percent(source: Path, out: Path, seed: int = 5) -> int:
     """The same extract with 1% of its rows completed one hour later (or completed, when open)."""
-    changed: list[list[str]] = []
-    with source.open(newline="", encoding="utf-8") as handle, out.open("w", newline="", encoding="utf-8") as sink:
-        reader = csv.reader(handle)
-        writer = csv.writer(sink, lineterminator="\n")
-        header = next(reader)
-        writer.writerow(header)
-        writer.writerows(completed_an_hour_later(header, reader, seed, changed))
-    return len(changed)
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = csv.reader(handle)
+    changed = complete_one_percent(header, rows, seed)
+    with out.open("w", newline="", encoding="utf-8") as sink:
+        csv.writer(sink, lineterminator="\n").writerows([header, *rows])
+    return changed
 
 
 def query_latencies(url: str, repeat: int) -> dict[str, list[float]]:

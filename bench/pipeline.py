@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from changes import completed_an_hour_later  # noqa: E402
+from changes import complete_one_percent  # noqa: E402
 
 from civicflow_assets.database import ensure_database, recreate_database  # noqa: E402
 from civicflow_assets.settings import load_settings  # noqa: E402
@@ -44,14 +44,13 @@ def change_requests(path: Path, seed: int = 11) -> tuple[int, int]:
     """1% of the rows completed an hour later (closed, if they were open) and 1% new rows with new numeric keys."""
     with path.open(newline="", encoding="utf-8") as handle:
         header, *rows = csv.reader(handle)
-    changed: list[list[str]] = []
-    rows = list(completed_an_hour_later(header, rows, seed, changed))
+    changed = complete_one_percent(header, rows, seed)
     rng = random.Random(seed)
     next_key = max(int(row[0]) for row in rows if row[0].isdigit()) + 1  # legacy keys look like 16-00121320
     new = [[str(next_key + i), *rng.choice(rows)[1:]] for i in range(len(rows) // 100)]
     with path.open("w", newline="", encoding="utf-8") as sink:
         csv.writer(sink, lineterminator="\n").writerows([header, *rows, *new])
-    return len(changed), len(new)
+    return changed, len(new)
 
 
 def run(defs, instance, label: str, job: str, selection=None) -> tuple[float, dict[str, float]]:
