@@ -34,6 +34,10 @@ def test_jobs_schedules_and_a_freshness_check_on_every_asset(warehouse_url: str)
     assert AssetKey(["staging", "stg_city311__service_requests"]) in hourly
     assert AssetKey(["raw", "operating_budget"]) not in hourly
     assert AssetKey(["ckan", "service_requests"]) not in hourly  # the publication sensor publishes
+    assert AssetKey(["publish", "pub_service_requests"]) in hourly
+    monthly = AssetKey(["marts", "service_levels"])
+    assert monthly not in hourly
+    assert monthly in defs.resolve_job_def("slow_sources_daily").asset_layer.executable_asset_keys
 
 
 def test_a_stale_source_is_flagged(warehouse_url: str, tmp_path) -> None:
