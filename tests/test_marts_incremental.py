@@ -273,3 +273,25 @@ def test_a_backfill_of_three_days_merges_again_the_requests_created_on_them(incr
     rewritten = {key for key, run_id in after.items() if run_id != before[key][0]}
     assert rewritten == {key for key, (_, day) in before.items() if day in days}
     assert len(rewritten) > 0 and len({after[key] for key in rewritten}) == 1
+
+
+def test_a_request_gone_from_its_source_is_no_longer_published(incremental_url, runs, tmp_path) -> None:
+    published = """select count(*) from publish.pub_service_requests
+                   where "SourceSystem" = 'chattanooga_311_potholes' and "ServiceRequestId" = '{}'"""
+    conn = psycopg2.connect(incremental_url)
+    try:
+        gone = scalar(conn, "select service_request_id from raw.service_requests"
+                            " where _source = 'chattanooga_311_potholes' order by service_request_id limit 1")
+        assert scalar(conn, published.format(gone)) == 1
+        with conn.cursor() as cur:
+            cur.execute("delete from raw.service_requests where _source = 'chattanooga_311_potholes'"
+                        " and service_request_id = %s", (gone,))
+        conn.commit()
+        run_dbt(incremental_url, tmp_path / "gone", "run", "--select",
+                "int_service_requests__located fct_service_requests pub_service_requests", *PARTITIONED)
+        assert scalar(conn, published.format(gone)) == 0
+        assert scalar(conn, "select count(*) from publish.pub_service_requests") == scalar(
+            conn, 'select count(*) from marts.fct_service_requests where not coalesce("RequestType" = any(%s), false)',
+            list(load_check_settings().sensitive_request_types))
+    finally:
+        conn.close()
