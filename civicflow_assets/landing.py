@@ -199,18 +199,6 @@ def _ensure_target(cur, mapping: Mapping) -> None:
             )
 
 
-def _typed_table(cur, mapping: Mapping) -> None:
-    cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(PG_TYPES[f.type])) for f in mapping.fields)
-    cur.execute(
-        sql.SQL(
-            "create temp table _typed (_file_order int not null, _record bigint not null,"
-            " _row_key text, _row_hash text not null, _errors text[] not null,"
-            " _nulled jsonb, {cols}) on commit drop"
-        ).format(cols=cols)
-    )
-
-
 def _cleaned(column: sql.Composable, mapping: Mapping, trim: bool) -> sql.Composable:
     """Empty and null markers become null, compared after trimming when `trim` (see `_trimmed`)."""
     value = sql.SQL("btrim({c})").format(c=column) if trim else column
@@ -303,7 +291,7 @@ def _nulled_reasons(mapping: Mapping, raw: dict[str, sql.Identifier]) -> sql.Com
     return sql.SQL("nullif(jsonb_strip_nulls(jsonb_build_object({})), '{{}}')").format(reasons)
 
 
-def _append_typed(cur, mapping: Mapping, file_order: int, rows: sql.Composable) -> None:
+def _append_typed(cur, mapping: Mapping, file_order: int, rows: sql.Identifier) -> None:
     fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
     cur.execute(sql.SQL(
         "insert into _typed (_file_order, _record, _row_key, _row_hash, _errors, _nulled, {fields})"
@@ -322,29 +310,35 @@ def _land_table(cur, batch_id: str, index: int, width: int) -> sql.Identifier:
     return land
 
 
-def _typed_in_parallel(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier) -> sql.Identifier:
-    """One landed file typed with the fast form into a temp table. CREATE TABLE AS, because PostgreSQL runs
-    it with parallel workers and an INSERT ... SELECT on one core; copying the typed rows on is cheap
+def _typed_in_parallel(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier,
+                       safe: bool = False) -> sql.Identifier:
+    """One landed file typed into a temp table. CREATE TABLE AS, because PostgreSQL runs the fast form
+    with parallel workers and an INSERT ... SELECT on one core; copying the typed rows on is cheap
     next to typing them."""
     typed = sql.Identifier(f"_typed_{order}")
     cur.execute(sql.SQL("create temp table {t} on commit drop as {select}").format(
-        t=typed, select=_typed_select(mapping, extract.header, extract.name, False, land)))
+        t=typed, select=_typed_select(mapping, extract.header, extract.name, safe, land)))
     return typed
 
 
 def _type_extract(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier) -> bool:
-    """Type one landed file into _typed; answers whether the slow, per-value safe form was needed."""
+    """Type one landed file into _typed; answers whether the slow, per-value safe form was needed.
+
+    The first file's typed table becomes _typed itself (a mapping has one file, mostly): its rows are not
+    copied again."""
     cur.execute("savepoint typing")
     try:
-        typed = _typed_in_parallel(cur, mapping, extract, order, land)
+        typed, safe = _typed_in_parallel(cur, mapping, extract, order, land), False
     except (psycopg2.DataError, psycopg2.InternalError):  # class 22, and PostGIS parse errors (XX000)
         cur.execute("rollback to savepoint typing")
-        _append_typed(cur, mapping, order, sql.SQL("({}) t").format(
-            _typed_select(mapping, extract.header, extract.name, True, land)))
-        return True
-    _append_typed(cur, mapping, order, typed)
-    cur.execute(sql.SQL("drop table {}").format(typed))
-    return False
+        typed, safe = _typed_in_parallel(cur, mapping, extract, order, land, safe=True), True
+    if order == 0:
+        cur.execute(sql.SQL("alter table {} rename to _typed").format(typed))
+        cur.execute("alter table _typed add column _file_order int not null default 0")
+    else:
+        _append_typed(cur, mapping, order, typed)
+        cur.execute(sql.SQL("drop table {}").format(typed))
+    return safe
 
 
 def _mark_duplicates(cur, mapping: Mapping) -> None:
@@ -423,24 +417,30 @@ GOOD = sql.SQL("(select * from _typed where cardinality(_errors) = 0)")
 
 
 def _merge(cur, mapping: Mapping, batch_id: str, files: list[str], result: LoadResult) -> None:
+    """One pass over the extract and the stored rows finds the keys that changed (new, another row hash, gone);
+    the delete and the insert then touch only those, by key."""
     table = _target(mapping)
     cur.execute(sql.SQL(
-        "select count(*) filter (where t._row_key is null),"
-        " count(*) filter (where t._row_key is not null and g._row_key is not null and t._row_hash <> g._row_hash),"
-        " count(*) filter (where g._row_key is null)"
+        "create temp table _changes on commit drop as"
+        " select coalesce(g._row_key, t._row_key) as _row_key,"
+        " case when t._row_key is null then 'new' when g._row_key is null then 'gone' else 'changed' end as change"
         " from {good} g full join (select _row_key, _row_hash from {t} where _source = %s) t"
-        " on t._row_key = g._row_key").format(t=table, good=GOOD), (mapping.name,))
+        " on t._row_key = g._row_key"
+        " where t._row_key is null or g._row_key is null or t._row_hash <> g._row_hash").format(
+            t=table, good=GOOD), (mapping.name,))
+    cur.execute("select count(*) filter (where change = 'new'), count(*) filter (where change = 'changed'),"
+                " count(*) filter (where change = 'gone') from _changes")
     inserted, updated, gone = cur.fetchone()
     result.inserted, result.updated = inserted, updated
     result.deleted = gone if mapping.mode == "snapshot" else 0
     if not (inserted or updated or result.deleted):
         return
-    vanished = "true" if mapping.mode == "snapshot" else "false"
+    # A key missing from an extract is gone only from a snapshot; an append-mode extract carries only some keys.
+    deleted = "('changed', 'gone')" if mapping.mode == "snapshot" else "('changed')"
     cur.execute(sql.SQL(
-        "delete from {t} t where t._source = %s and not exists"
-        " (select 1 from {good} g where g._row_key = t._row_key and g._row_hash = t._row_hash)"
-        " and ({vanished} or exists (select 1 from {good} g where g._row_key = t._row_key))").format(
-            t=table, vanished=sql.SQL(vanished), good=GOOD), (mapping.name,))
+        "delete from {t} t using _changes c"
+        " where t._source = %s and t._row_key = c._row_key and c.change in {deleted}").format(
+            t=table, deleted=sql.SQL(deleted)), (mapping.name,))
     fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
     cur.execute(sql.SQL("select not exists (select 1 from {t})").format(t=table))
     bulk = cur.fetchone()[0]
@@ -448,10 +448,9 @@ def _merge(cur, mapping: Mapping, batch_id: str, files: list[str], result: LoadR
         cur.execute(sql.SQL(
             "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id, _row_hash,"
             " _nulled, {f})"
-            " select %s, (%s::text[])[_file_order + 1], _row_key, _record, now(), %s, _row_hash, _nulled, {f}"
-            " from {good} g"
-            " where not exists (select 1 from {t} t where t._source = %s and t._row_key = g._row_key)").format(
-                t=table, f=fields, good=GOOD), (mapping.name, files, batch_id, mapping.name))
+            " select %s, (%s::text[])[_file_order + 1], g._row_key, _record, now(), %s, _row_hash, _nulled, {f}"
+            " from {good} g join _changes c on c._row_key = g._row_key and c.change in ('new', 'changed')").format(
+                t=table, f=fields, good=GOOD), (mapping.name, files, batch_id))
 
 
 def _roomy_temp_buffers(cur) -> None:
@@ -565,7 +564,6 @@ def _is_empty(cur, mapping: Mapping) -> bool:
 def _land_and_merge(cur, mapping: Mapping, extracts: list[Extract], batch_id: str, result: LoadResult,
                     progress: _Progress) -> None:
     """The general path: type into a scratch table, quarantine, then merge changes into the raw table."""
-    _typed_table(cur, mapping)
     copied = _copy_all(cur, extracts, batch_id, result, progress)
     lands = [land_table for land_table, _ in copied]
     for order, (extract, (land_table, rows)) in enumerate(zip(extracts, copied, strict=True)):

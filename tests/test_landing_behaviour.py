@@ -135,7 +135,7 @@ def test_a_killed_load_leaves_the_previous_table_intact(warehouse_url: str, conn
                                start_new_session=True)
     deadline = time.monotonic() + 60
     while scalar(conn, "select count(*) from pg_stat_activity where application_name = 'civicflow_kill_test'"
-                       " and state = 'active' and query ilike 'insert into _typed%%'") == 0:
+                       " and state = 'active' and query ilike 'create temp table %%typed%%'") == 0:
         assert process.poll() is None, "the load finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
