@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 import pytest
 import requests
 from ckanapi import CKANAPIError, NotAuthorized, RemoteCKAN, ValidationError
 
 from civicflow_assets.publish.ckan_server import SYSADMIN, CkanError, ckan_connection, ckan_server, external_ckan
+from civicflow_assets.publish.resources import local_datastore_write_url
 from civicflow_assets.publish.solr_standin import Core, select
 
 CSV = b"request_id,status,days_open\n1,closed,3\n2,open,12\n3,closed,1\n"
@@ -96,6 +98,14 @@ def test_datastore_create_upsert_search_and_sql(ckan: RemoteCKAN, published: Pub
     with pytest.raises(ValidationError):
         ckan.action.datastore_upsert(resource_id=resource_id, force=True, method="insert",
                                      records=[{"request_id": 1, "status": "again", "days_open": 0}])
+    searched = ckan.action.datastore_search(resource_id=resource_id, q="open")
+    assert [r["request_id"] for r in searched["records"]] == [3]
+    if not external_ckan():
+        # One full-text index, on _full_text: none more per text field (ckan_server.py).
+        with contextlib.closing(psycopg2.connect(local_datastore_write_url())) as conn, conn.cursor() as cur:
+            cur.execute("select pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass"
+                        " and pg_get_indexdef(indexrelid) ~ 'USING (gin|gist)'", (f'"{resource_id}"',))
+            assert [d.split(" USING ")[1] for (d,) in cur.fetchall()] == ["gin (_full_text)"]
 
 
 def test_package_search_and_package_list_find_the_dataset(ckan: RemoteCKAN, published: Published) -> None:

@@ -221,15 +221,17 @@ class CopyTarget:
                 with timer.step("apply"):
                     into.execute(sql.SQL("delete from {t} t using _gone g where t.{k} = g.{k}").format(t=target, k=key))
                     result.deleted = into.rowcount
+                    # _full_text as CKAN's trigger computes it, set-based (as in a full load): the trigger then
+                    # returns at once instead of building it row by row.
                     updates = sql.SQL(", ").join(
                         [sql.SQL("{c} = excluded.{c}").format(c=c.ident)
                          for c in table.columns if c.name != table.key_column]
-                        + [sql.SQL('"_full_text" = null')])  # CKAN's trigger recomputes it, as datastore_upsert does
+                        + [sql.SQL('"_full_text" = excluded."_full_text"')])
                     into.execute(sql.SQL(
-                        "with up as (insert into {t} ({c}) select {c} from _stage on conflict ({k}) do update set {u} "
-                        "returning (xmax = 0) as inserted) "
+                        "with up as (insert into {t} ({c}, _full_text) select {c}, {f} from _stage s"
+                        " on conflict ({k}) do update set {u} returning (xmax = 0) as inserted) "
                         "select count(*) filter (where inserted), count(*) filter (where not inserted) from up").format(
-                            t=target, c=columns, k=key, u=updates))
+                            t=target, c=columns, f=full_text(table, "s"), k=key, u=updates))
                     result.inserted, result.updated = into.fetchone()
             conn.commit()
         return result
