@@ -310,8 +310,8 @@ def _land_table(cur, batch_id: str, index: int, width: int) -> sql.Identifier:
     return land
 
 
-def _typed_in_parallel(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier,
-                       safe: bool = False) -> sql.Identifier:
+def _typed_temp_table(cur, mapping: Mapping, extract: Extract, order: int, land: sql.Identifier,
+                      safe: bool = False) -> sql.Identifier:
     """One landed file typed into a temp table. CREATE TABLE AS, because PostgreSQL runs the fast form
     with parallel workers and an INSERT ... SELECT on one core; copying the typed rows on is cheap
     next to typing them."""
@@ -328,10 +328,10 @@ def _type_extract(cur, mapping: Mapping, extract: Extract, order: int, land: sql
     copied again."""
     cur.execute("savepoint typing")
     try:
-        typed, safe = _typed_in_parallel(cur, mapping, extract, order, land), False
+        typed, safe = _typed_temp_table(cur, mapping, extract, order, land), False
     except (psycopg2.DataError, psycopg2.InternalError):  # class 22, and PostGIS parse errors (XX000)
         cur.execute("rollback to savepoint typing")
-        typed, safe = _typed_in_parallel(cur, mapping, extract, order, land, safe=True), True
+        typed, safe = _typed_temp_table(cur, mapping, extract, order, land, safe=True), True
     if order == 0:
         cur.execute(sql.SQL("alter table {} rename to _typed").format(typed))
         cur.execute("alter table _typed add column _file_order int not null default 0")
@@ -527,7 +527,7 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
             lands = _copy_all(cur, extracts, batch_id, result, progress)
             for order, (extract, (land_table, read)) in enumerate(zip(extracts, lands, strict=True)):
                 with result.step("type"):
-                    typed = _typed_in_parallel(cur, mapping, extract, order, land_table)
+                    typed = _typed_temp_table(cur, mapping, extract, order, land_table)
                 with result.step("insert"):
                     cur.execute(sql.SQL(
                         "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id,"

@@ -67,6 +67,17 @@
 {%- endmacro %}
 
 
+{#- PII4: whether a row of the dataset is kept out of it, a record of a sensitive request type; `alias` qualifies
+    the column. -#}
+{% macro is_withheld(dataset, policy, alias=none) -%}
+    {%- if dataset.grain == 'record' and dataset.request_type_field -%}
+        {{ is_sensitive_request_type((alias ~ '.' if alias else '') ~ quoted(dataset.request_type_field), policy) }}
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- The pattern steps of one scope applied in order; each one a regexp_replace, all case-insensitive. -#}
 {% macro apply_pii_patterns(text_sql, policy, scope) -%}
     {%- set ns = namespace(sql=text_sql) -%}
@@ -223,12 +234,7 @@ publishable as (
         *,
         {{ person_related }} as _person_related
     from {{ from_sql }}
-    where
-        {%- if dataset.grain == 'record' and request_type %}
-            not {{ is_sensitive_request_type(request_type, policy) }}
-        {%- else %}
-            true
-        {%- endif %}
+    where not {{ is_withheld(dataset, policy) }}
 
 ),
 

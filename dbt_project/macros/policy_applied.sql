@@ -56,16 +56,15 @@
 -#}
 {% macro delete_unpublished_rows(relation, facts, dataset_name) %}
     {%- set policy = publish_policy() -%}
-    {%- set dataset = policy.datasets[dataset_name] if policy else none -%}
-    {%- set withheld = dataset and dataset.grain == 'record' and dataset.request_type_field %}
+    {%- set dataset = policy.datasets[dataset_name] if policy else none %}
 
     delete from {{ relation }} as published
     where
         (select count(*) from {{ relation }}) <> (
             select count(*)
             from {{ facts }} as facts
-            {%- if withheld %}
-                where not {{ is_sensitive_request_type('facts.' ~ quoted(dataset.request_type_field), policy) }}
+            {%- if dataset %}
+                where not {{ is_withheld(dataset, policy, 'facts') }}
             {%- endif %}
         )
         and not exists (
