@@ -3,8 +3,8 @@ file resources (only when their content changed), the field map, and an audit ro
 
 Every step looks at what CKAN already holds before writing, so a rerun after a crash anywhere converges on the
 same state: resources are found by their `civicflow_role` (duplicates left by a retried create are deleted),
-files carry the content hash they were made from, and the DataStore state is saved only after CKAN's table
-committed (see sync.py).
+files carry the content hash they were made from, and the DataStore state commits only after CKAN's table
+did (see sync.py). The files are written while the DataStore is, from the same snapshot.
 """
 
 from __future__ import annotations
@@ -82,6 +82,17 @@ class PublishContext:
     def step_done(self, step: str) -> None:
         if self.hook:
             self.hook(step)
+
+
+@dataclass(frozen=True)
+class DatastorePlan:
+    resource_id: str
+    target: CopyTarget | ApiTarget
+    delta: sync.Delta
+    previous: str | None  # the digest CKAN's rows had
+    digest: str  # the digest they will have
+    started: float
+    write: bool
 
 
 @dataclass
@@ -182,21 +193,22 @@ class DatasetPublisher:
         package = self._remove_duplicates(package)
         resources = {role: found[0] for role, found in _managed(package).items()}
 
-        delta, digest = self._sync_datastore(warehouse, table, package, resources.get(DATASTORE_ROLE))
-        self.ctx.step_done("datastore")
+        plan = self._plan_datastore(warehouse, table, package, resources.get(DATASTORE_ROLE))
+        wanted = formats_for(table, plan.delta.total) if self.ctx.files else []
+        if wanted and self._files_wait(plan.delta, resources, wanted):
+            for fmt in wanted:
+                resource = resources[fmt.id]
+                if resource.get(HASH) != self._file_hash(fmt, plan.digest):
+                    self.outcomes.append(audit.ResourceOutcome(fmt.id, resource["name"], "deferred", resource["id"],
+                                                               previous_hash=resource.get(HASH)))
+            wanted = []
+        with self._files_alongside(table, package["id"], resources, wanted, plan.digest, warehouse):
+            self._write_datastore(warehouse, table, plan)
+            self.ctx.step_done("datastore")
 
         if not self.ctx.files:
             url = f"{self.client.url}/dataset/{spec.ckan_name}"
-            return Publication(spec.name, spec.ckan_name, package["id"], url, self.outcomes, delta)
-        wanted = formats_for(table, delta.total)
-        if self._files_wait(delta, resources, wanted):
-            for fmt in wanted:
-                resource = resources[fmt.id]
-                if resource.get(HASH) != self._file_hash(fmt, digest):
-                    self.outcomes.append(audit.ResourceOutcome(fmt.id, resource["name"], "deferred", resource["id"],
-                                                               previous_hash=resource.get(HASH)))
-        else:
-            self._publish_files(warehouse, table, package["id"], resources, wanted, digest)
+            return Publication(spec.name, spec.ckan_name, package["id"], url, self.outcomes, plan.delta)
         if fields:
             self._publish_bytes(package["id"], resources.get(FIELD_MAP_ROLE), FIELD_MAP_ROLE,
                                 f"{spec.title} field map", f"{spec.ckan_name}-field-map.csv", field_map_csv(fields),
@@ -208,14 +220,15 @@ class DatasetPublisher:
             self._publish_bytes(package["id"], resources.get(item.role), item.role, item.name, item.filename,
                                 item.content, item.ckan_format, item.mimetype, item.description)
             self.ctx.step_done(f"resource:{item.role}")
-        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in wanted), *(a.role for a in self.ctx.attachments)}
+        kept_formats = formats_for(table, plan.delta.total)
+        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in kept_formats), *(a.role for a in self.ctx.attachments)}
         for role, resource in resources.items():
             if role not in keep:
                 self.client.call("resource_delete", {"id": resource["id"]})
                 self.outcomes.append(audit.ResourceOutcome(role, resource["name"], "deleted", resource["id"]))
         self._order_resources(package["id"])
         url = f"{self.client.url}/dataset/{spec.ckan_name}"
-        return Publication(spec.name, spec.ckan_name, package["id"], url, self.outcomes, delta)
+        return Publication(spec.name, spec.ckan_name, package["id"], url, self.outcomes, plan.delta)
 
     # -- metadata
 
@@ -275,8 +288,10 @@ class DatasetPublisher:
 
     # -- DataStore
 
-    def _sync_datastore(self, warehouse: psycopg2.extensions.connection, table: PublishedTable,
-                        package: dict[str, Any], resource: dict[str, Any] | None) -> tuple[sync.Delta, str]:
+    def _plan_datastore(self, warehouse: psycopg2.extensions.connection, table: PublishedTable,
+                        package: dict[str, Any], resource: dict[str, Any] | None) -> DatastorePlan:
+        """What the DataStore needs (everything, the changed rows, or nothing) and the digest of the rows it will
+        hold, applied to the state inside the reading transaction: that commits only after CKAN's table did."""
         started = time.monotonic()
         spec = self.spec
         resource_id, created = self._ensure_datastore_table(package, table, resource)
@@ -290,31 +305,36 @@ class DatasetPublisher:
                                         "published: publishing everything again")
                 full = True
         delta = sync.compute_delta(warehouse, table, None if full else state, full, self.ctx.full_compare)
-        previous = state.digest if state else None
         if delta.empty and state is not None:
+            return DatastorePlan(resource_id, target, delta, state.digest, state.digest, started, write=False)
+        digest = sync.save_state(warehouse, table, resource_id, delta, self.ctx.run_id)
+        return DatastorePlan(resource_id, target, delta, state.digest if state else None, digest, started, write=True)
+
+    def _write_datastore(self, warehouse: psycopg2.extensions.connection, table: PublishedTable,
+                         plan: DatastorePlan) -> None:
+        resource_id, target, delta = plan.resource_id, plan.target, plan.delta
+        if not plan.write:
             warehouse.commit()
             self.outcomes.append(audit.ResourceOutcome(
                 DATASTORE_ROLE, resource_id, "unchanged", resource_id, method=target.method, row_count=delta.total,
-                content_hash=state.digest, previous_hash=state.digest, seconds=time.monotonic() - started))
-            return delta, state.digest
-        if delta.full:
-            if isinstance(target, CopyTarget):
-                result = target.full_load(warehouse, self.ctx.warehouse_url, table, resource_id)
-            else:
-                result = target.full_load(warehouse, table, resource_id)
-        else:
+                content_hash=plan.digest, previous_hash=plan.previous, seconds=time.monotonic() - plan.started))
+            return
+        if not delta.full:
             result = target.apply_delta(warehouse, table, resource_id)
+        elif isinstance(target, CopyTarget):
+            result = target.full_load(warehouse, self.ctx.warehouse_url, table, resource_id)
+        else:
+            result = target.full_load(warehouse, table, resource_id)
         self.ctx.step_done("datastore:written")
-        digest = sync.save_state(warehouse, table, resource_id, delta, self.ctx.run_id)
         warehouse.commit()
-        self.client.call("resource_patch", {"id": resource_id, HASH: digest, "civicflow_rows": str(delta.total),
+        self.client.call("resource_patch", {"id": resource_id, HASH: plan.digest, "civicflow_rows": str(delta.total),
                                             "last_modified": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())})
         self.outcomes.append(audit.ResourceOutcome(
             DATASTORE_ROLE, resource_id, "created" if delta.full else "updated", resource_id, method=result.method,
             rows_inserted=result.inserted, rows_updated=result.updated, rows_deleted=result.deleted,
-            row_count=delta.total, content_hash=digest, previous_hash=previous, seconds=time.monotonic() - started,
+            row_count=delta.total, content_hash=plan.digest, previous_hash=plan.previous,
+            seconds=time.monotonic() - plan.started,
             details={"full": delta.full, "seconds": result.seconds, "new": delta.new, "changed": delta.changed}))
-        return delta, digest
 
     def _ensure_datastore_table(self, package: dict[str, Any], table: PublishedTable,
                                 resource: dict[str, Any] | None) -> tuple[str, bool]:
@@ -372,28 +392,41 @@ class DatasetPublisher:
     def _file_hash(self, fmt: FileFormat, digest: str) -> str:
         return hashlib.sha256(f"{fmt.id}:{FORMAT_VERSION}:{digest}:{self.spec.title}".encode()).hexdigest()
 
-    def _publish_files(self, warehouse: psycopg2.extensions.connection, table: PublishedTable, package_id: str,
-                       resources: dict[str, dict[str, Any]], wanted: list[FileFormat], digest: str) -> None:
-        """The formats written and uploaded side by side (PostgreSQL renders one while CKAN stores another), each
-        on a connection of its own that sees the snapshot the DataStore was published from."""
+    @contextlib.contextmanager
+    def _files_alongside(self, table: PublishedTable, package_id: str, resources: dict[str, dict[str, Any]],
+                         wanted: list[FileFormat], digest: str, warehouse: psycopg2.extensions.connection
+                         ) -> Iterator[None]:
+        """The formats written and uploaded while the body writes the DataStore, two at a time: PostgreSQL renders
+        them while it builds the DataStore (whose full-text index takes one core of the machine) and CKAN stores
+        them. Each reads, on a connection of its own, the snapshot the DataStore is written from; a holder keeps
+        that snapshot for the formats that start after the body committed. A failing body cancels the formats not
+        started."""
+        if not wanted:
+            yield
+            return
         with warehouse.cursor() as cur:
             cur.execute("select pg_export_snapshot()")
-            snapshot = cur.fetchone()[0]
+            exported = cur.fetchone()[0]
 
-        def publish(fmt: FileFormat, folder: Path) -> None:
-            with contextlib.closing(psycopg2.connect(self.ctx.warehouse_url)) as conn:
-                conn.set_session(isolation_level="REPEATABLE READ")
-                with conn.cursor() as cur:
-                    cur.execute("set transaction snapshot %s", (snapshot,))
-                    cur.execute("set time zone %s", (TIMEZONE,))
+        def publish(fmt: FileFormat, folder: Path, snapshot: str) -> None:
+            with contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, snapshot)) as conn:
                 self._publish_file(conn, table, package_id, resources.get(fmt.id), fmt, digest, folder)
             self.ctx.step_done(f"resource:{fmt.id}")
 
-        with tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder, \
+        with contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, exported)) as holder, \
+                tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder, \
                 ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="civicflow-files") as pool:
-            for done in [pool.submit(publish, fmt, Path(folder)) for fmt in wanted]:
+            with holder.cursor() as cur:
+                cur.execute("select pg_export_snapshot()")
+                held = cur.fetchone()[0]
+            started = [pool.submit(publish, fmt, Path(folder), held) for fmt in wanted]
+            try:
+                yield
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+            for done in started:
                 done.result()
-        warehouse.commit()
 
     def _publish_file(self, warehouse: psycopg2.extensions.connection, table: PublishedTable, package_id: str,
                       resource: dict[str, Any] | None, fmt: FileFormat, digest: str, folder: Path) -> None:
@@ -487,6 +520,15 @@ class DatasetPublisher:
                                           key=lambda r: (rank.get(r.get(ROLE), len(rank)), r.get("position", 0)))]
         if wanted != current:
             self.client.call("package_resource_reorder", {"id": package_id, "order": wanted})
+
+
+def _snapshot_connection(url: str, snapshot: str) -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(url)
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    with conn.cursor() as cur:
+        cur.execute("set transaction snapshot %s", (snapshot,))
+        cur.execute("set time zone %s", (TIMEZONE,))
+    return conn
 
 
 def publish_dataset(spec: DatasetSpec, ctx: PublishContext) -> Publication:
