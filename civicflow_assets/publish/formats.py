@@ -142,7 +142,8 @@ def write_kml(cur: psycopg2.extensions.cursor, table: PublishedTable, out: Binar
         k=_xml_escaped(table.key_sql("t")), data=sql.SQL(", ").join(data), g=_geometry_4326(table.geometry))
     # Newlines inside values become character references, so that each placemark is one line. Characters XML
     # cannot carry can only come from values; they are deleted from each line on its way out (a regular expression
-    # over every line in SQL took 40% of the time).
+    # over every line in SQL took 40% of the time). COPY's quote and delimiter are among them, so a line COPY had to
+    # quote comes out as the placemark itself.
     query = sql.SQL("select replace(replace({p}, e'\\r', '&#13;'), e'\\n', '&#10;') from {t} t order by {k}").format(
         p=placemark, t=table.relation, k=table.key_sql("t"))
     title = escape(table.spec.title)

@@ -161,12 +161,12 @@ def report_asset(config: ReportsConfig, catalog: Catalog) -> AssetsDefinition:
                        f"/dataset/{config.output('report').ckan_name}.")
     def transparency_report(context: AssetExecutionContext, postgres: PostgresResource,
                             ckan: CkanResource) -> MaterializeResult:
-        from civicflow_assets.reports.report import build_report
+        from civicflow_assets.reports.report import build_reports
 
         url, _ = ckan.connection()
         links = _links(url.rstrip("/"), config, catalog)
         with postgres.connection() as conn:
-            reports = [build_report(conn, config, period, links) for period in reporting_periods(conn, config)]
+            reports = build_reports(conn, config, links)
         if not reports:
             raise Failure(description="No 311 service levels in marts.service_levels: nothing to report on")
         files = [file for i, report in enumerate(reports) for file in _report_files(report, latest=i == 0)]

