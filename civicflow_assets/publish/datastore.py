@@ -79,6 +79,23 @@ def pipe_copy(source: psycopg2.extensions.cursor, copy_out: str, target: psycopg
         raise failure[0]
 
 
+def export_snapshot(conn: psycopg2.extensions.connection) -> str:
+    """The snapshot of `conn`'s open transaction, for other connections to read exactly what it reads."""
+    with conn.cursor() as cur:
+        cur.execute("select pg_export_snapshot()")
+        return cur.fetchone()[0]
+
+
+def snapshot_connection(url: str, snapshot: str) -> psycopg2.extensions.connection:
+    """A read-only connection to the warehouse in an exported snapshot, timestamps rendered in local time (F5)."""
+    conn = psycopg2.connect(url)
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    with conn.cursor() as cur:
+        cur.execute("set transaction snapshot %s", (snapshot,))
+        cur.execute("set time zone %s", (TIMEZONE,))
+    return conn
+
+
 def full_text(table: PublishedTable, alias: str) -> sql.Composable:
     """What populate_full_text_trigger (ckanext/datastore/set_permissions.sql) computes for a row: to_tsvector of
     its values as JSON text, joined by spaces, nulls skipped. Spelled per column instead of through row_to_json
@@ -118,9 +135,7 @@ class CopyTarget:
         result = DatastoreResult(self.method)
         timer = Timer(result)
         target = sql.Identifier(resource_id)
-        with warehouse.cursor() as cur:
-            cur.execute("select pg_export_snapshot()")
-            snapshot = cur.fetchone()[0]
+        snapshot = export_snapshot(warehouse)
         with timer.step("drop_indexes"):
             indexes = self._set_aside_indexes(warehouse_url, resource_id)
         with timer.step("copy"):
@@ -162,12 +177,9 @@ class CopyTarget:
 
     def _load_slice(self, warehouse_url: str, snapshot: str, table: PublishedTable, target: sql.Identifier,
                     part: int, parts: int) -> int:
-        with contextlib.closing(psycopg2.connect(warehouse_url)) as source, \
+        with contextlib.closing(snapshot_connection(warehouse_url, snapshot)) as source, \
                 contextlib.closing(self._connect()) as sink:
-            source.set_session(isolation_level="REPEATABLE READ", readonly=True)
             with source.cursor() as out, sink.cursor() as into:
-                out.execute("set transaction snapshot %s", (snapshot,))
-                out.execute("set time zone %s", (TIMEZONE,))
                 where = sql.SQL("true") if parts == 1 else sql.SQL("abs(hashtext({k})::bigint) % {n} = {i}").format(
                     k=table.key_sql("t"), n=sql.Literal(parts), i=sql.Literal(part))
                 copy_out = sql.SQL("copy (select {s} from {t} t where {w}) to stdout").format(

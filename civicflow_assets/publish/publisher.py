@@ -28,7 +28,7 @@ import psycopg2.extensions
 from civicflow_assets.publish import audit, sync
 from civicflow_assets.publish.catalog import DatasetSpec, Organization
 from civicflow_assets.publish.client import CkanClient, NotFound, ValidationError
-from civicflow_assets.publish.datastore import ApiTarget, CopyTarget
+from civicflow_assets.publish.datastore import ApiTarget, CopyTarget, export_snapshot, snapshot_connection
 from civicflow_assets.publish.fieldmap import FieldMapper, Manifest, descriptions, field_map_csv
 from civicflow_assets.publish.formats import FORMAT_VERSION, FORMATS, FileFormat, formats_for
 from civicflow_assets.publish.metadata import CheckSummary, coverage, package_metadata, software_versions
@@ -195,7 +195,8 @@ class DatasetPublisher:
         resources = {role: found[0] for role, found in _managed(package).items()}
 
         plan = self._plan_datastore(warehouse, table, package, resources.get(DATASTORE_ROLE))
-        wanted = formats_for(table, plan.delta.total) if self.ctx.files else []
+        formats = formats_for(table, plan.delta.total)
+        wanted = formats if self.ctx.files else []
         if wanted and self._files_wait(plan.delta, resources, wanted):
             for fmt in wanted:
                 resource = resources[fmt.id]
@@ -221,8 +222,7 @@ class DatasetPublisher:
             self._publish_bytes(package["id"], resources.get(item.role), item.role, item.name, item.filename,
                                 item.content, item.ckan_format, item.mimetype, item.description)
             self.ctx.step_done(f"resource:{item.role}")
-        kept_formats = formats_for(table, plan.delta.total)
-        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in kept_formats), *(a.role for a in self.ctx.attachments)}
+        keep = {DATASTORE_ROLE, FIELD_MAP_ROLE, *(f.id for f in formats), *(a.role for a in self.ctx.attachments)}
         for role, resource in resources.items():
             if role not in keep:
                 self.client.call("resource_delete", {"id": resource["id"]})
@@ -406,23 +406,18 @@ class DatasetPublisher:
         if not wanted:
             yield
             return
-        with warehouse.cursor() as cur:
-            cur.execute("select pg_export_snapshot()")
-            exported = cur.fetchone()[0]
-
+        exported = export_snapshot(warehouse)
         slots = threading.Semaphore(FILE_WORKERS)
 
         def publish(fmt: FileFormat, folder: Path, snapshot: str) -> None:
-            with slots, contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, snapshot)) as conn:
+            with slots, contextlib.closing(snapshot_connection(self.ctx.warehouse_url, snapshot)) as conn:
                 self._publish_file(conn, table, package_id, resources.get(fmt.id), fmt, digest, folder)
             self.ctx.step_done(f"resource:{fmt.id}")
 
-        with contextlib.closing(_snapshot_connection(self.ctx.warehouse_url, exported)) as holder, \
+        with contextlib.closing(snapshot_connection(self.ctx.warehouse_url, exported)) as holder, \
                 tempfile.TemporaryDirectory(prefix="civicflow-publish-") as folder, \
                 ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="civicflow-files") as pool:
-            with holder.cursor() as cur:
-                cur.execute("select pg_export_snapshot()")
-                held = cur.fetchone()[0]
+            held = export_snapshot(holder)
             slots.acquire()
             started = [pool.submit(publish, fmt, Path(folder), held) for fmt in wanted]
             try:
@@ -527,15 +522,6 @@ class DatasetPublisher:
                                           key=lambda r: (rank.get(r.get(ROLE), len(rank)), r.get("position", 0)))]
         if wanted != current:
             self.client.call("package_resource_reorder", {"id": package_id, "order": wanted})
-
-
-def _snapshot_connection(url: str, snapshot: str) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(url)
-    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
-    with conn.cursor() as cur:
-        cur.execute("set transaction snapshot %s", (snapshot,))
-        cur.execute("set time zone %s", (TIMEZONE,))
-    return conn
 
 
 def publish_dataset(spec: DatasetSpec, ctx: PublishContext) -> Publication:
