@@ -256,3 +256,14 @@ def test_through_the_api_when_the_datastore_database_is_out_of_reach(warehouse_u
         datastore = next(o for o in delta.outcomes if o.role == "datastore")
         assert (datastore.rows_inserted, datastore.rows_updated, datastore.rows_deleted) == (0, 9, 3)
         assert_published_whole(ckan, conn, spec.ckan_name, fault_table)
+
+
+def test_a_delete_whose_answer_was_lost_is_done_when_retried(flaky_ckan, ckan, organization,
+                                                              unique_ckan_name) -> None:
+    package = ckan.action.package_create(name=unique_ckan_name("cf-lost-delete"), owner_org=organization.name)
+    resource = ckan.action.resource_create(package_id=package["id"], name="to delete", url="http://example.invalid/")
+    flaky_ckan.calls = 4  # the next call reaches CKAN and loses its answer; its retries answer Not Found
+    with CkanClient(flaky_ckan.url, ckan.apikey, backoff=0.05, attempts=8) as client:
+        assert client.call("resource_delete", {"id": resource["id"]}) is None
+        assert client.retries >= 1
+    assert not ckan.action.package_show(id=package["id"])["resources"]

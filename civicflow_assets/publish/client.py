@@ -94,6 +94,10 @@ class CkanClient:
                                             requests_kwargs={"timeout": self.timeout})
             except NotAuthorized as error:
                 raise CkanAuthError(self._auth_message(action)) from error
+            except NotFound:
+                if attempt > 1 and action.endswith("_delete"):
+                    return None  # an earlier attempt deleted it and its answer was lost: deleting is done
+                raise
             except Exception as error:
                 if not _retryable(error) or attempt == self.attempts:
                     if _retryable(error):
