@@ -3,6 +3,7 @@ and as figures for the PDF. Figures are made without pyplot: no global state, sa
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -51,8 +52,10 @@ class Chart:
             self.draw(figure.subplots())
         return figure
 
+    @functools.cached_property
     def svg(self) -> str:
-        """The chart as an <svg> element to put inside HTML (without the XML prolog and doctype)."""
+        """The chart as an <svg> element to put inside HTML (without the XML prolog and doctype). Kept: the
+        report's page and the chart's own embeddable page show the same one."""
         buffer = io.StringIO()
         with style():
             self.figure().savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")

@@ -136,7 +136,7 @@ def _environment() -> jinja2.Environment:
 def _inline(chart: Chart) -> dict[str, Any]:
     # The SVG is matplotlib's own output, not text from the data: safe to put in the page as it is.
     return {"id": chart.id, "title": chart.title, "caption": chart.caption, "kind": chart.kind,
-            "svg": Markup(chart.svg())}
+            "svg": Markup(chart.svg)}
 
 
 def render_html(report: Report) -> str:
