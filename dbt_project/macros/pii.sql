@@ -241,23 +241,39 @@ publishable as (
 redacted as (
 
     select
-        *
+        publishable.*
         {%- for field in free_text %},
-            {{ redact_pii(quoted(field), policy) }} as _redacted_{{ loop.index }}
+            redactions._redacted_{{ loop.index }}
         {%- endfor %}
     from publishable
+    {%- if free_text %}
+        -- Computed in FROM, each value once: in the select list, PostgreSQL would inline this CTE and repeat the
+        -- regular expressions at every reference to the text below (a million descriptions: 11 s, not 21).
+        cross join lateral unnest(
+            {%- for field in free_text %}
+                array[{{ redact_pii('publishable.' ~ quoted(field), policy) }}]{{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as redactions ({% for field in free_text %}_redacted_{{ loop.index }}{{ ', ' if not loop.last }}{% endfor %})
+    {%- endif %}
 
 ),
 
 generalized as (
 
     select
-        *
+        redacted.*
         {%- for field in free_text %},
-            {{ generalize_text_addresses('_redacted_' ~ loop.index, '_person_related', policy) }}
-            as _published_{{ loop.index }}
+            generalizations._published_{{ loop.index }}
         {%- endfor %}
     from redacted
+    {%- if free_text %}
+        cross join lateral unnest(
+            {%- for field in free_text %}
+                array[{{ generalize_text_addresses('redacted._redacted_' ~ loop.index, 'redacted._person_related',
+                                                  policy) }}]{{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as generalizations ({% for field in free_text %}_published_{{ loop.index }}{{ ', ' if not loop.last }}{% endfor %})
+    {%- endif %}
 
 )
 
