@@ -24,15 +24,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import psycopg2  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
-from civicflow_assets.database import connect, ensure_database  # noqa: E402
+from civicflow_assets.database import connect, ensure_database, recreate_database  # noqa: E402
 from civicflow_assets.publish.catalog import DatasetSpec, Organization  # noqa: E402
 from civicflow_assets.publish.ckan_server import ckan_connection  # noqa: E402
 from civicflow_assets.publish.client import CkanClient  # noqa: E402
@@ -92,17 +90,7 @@ analyze bench.pub_requests;
 
 
 def bench_url() -> str:
-    base = ensure_database(load_settings())
-    admin = psycopg2.connect(urlunparse(urlparse(base)._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {BENCH_DB} with (force)")
-        cur.execute(f"create database {BENCH_DB}")
-    admin.close()
-    url = urlunparse(urlparse(base)._replace(path=f"/{BENCH_DB}"))
-    with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("create extension postgis")
-    return url
+    return recreate_database(ensure_database(load_settings()), BENCH_DB)
 
 
 def build_table(url: str, rows: int) -> float:

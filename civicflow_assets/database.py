@@ -114,7 +114,9 @@ class EmbeddedPostgres:
             _make_traversable(self.root)
         self._run_as_owner(
             [_pg_bin("initdb"), "-D", str(self.data_dir), "-U", SERVICE_USER, "--auth=trust",
-             "--encoding=UTF8", "--locale=C.UTF-8"]
+             # Text sorts byte-wise ("C"; PostgreSQL 15 compares C.UTF-8 through strcoll, about 4x slower
+             # to index a million keys), characters are classified as UTF-8 (upper(), regular expressions).
+             "--encoding=UTF8", "--lc-collate=C", "--lc-ctype=C.UTF-8"]
         )
         # Trust, but only over loopback: no socket directory outside the cluster, no remote hosts.
         (self.data_dir / "pg_hba.conf").write_text(
@@ -165,6 +167,10 @@ def _port_taken(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+# The project's databases sort text byte-wise whatever the server's default, as initdb sets it above.
+BYTEWISE = "template template0 lc_collate 'C'"
+
+
 def _create_database(admin_url: str, name: str) -> None:
     conn = psycopg2.connect(admin_url)
     conn.autocommit = True
@@ -172,7 +178,7 @@ def _create_database(admin_url: str, name: str) -> None:
         with conn.cursor() as cur:
             cur.execute("select 1 from pg_database where datname = %s", (name,))
             if cur.fetchone() is None:
-                cur.execute(f'create database "{name}"')
+                cur.execute(f'create database "{name}" {BYTEWISE}')
     finally:
         conn.close()
 
@@ -214,7 +220,7 @@ def recreate_database(url: str, name: str) -> str:
     try:
         with admin.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
-            cur.execute(f'create database "{name}"')
+            cur.execute(f'create database "{name}" {BYTEWISE}')
     finally:
         admin.close()
     created = urlunparse(parts._replace(path=f"/{name}"))

@@ -506,43 +506,75 @@ def _copy_all(cur, extracts: list[Extract], batch_id: str, result: LoadResult,
     return lands
 
 
+def _columns_of(cur, table: sql.Identifier) -> list[tuple[str, str, bool]]:
+    """Name, declared type and NOT NULL of each column, in order."""
+    cur.execute("select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
+                " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                (table.as_string(cur),))
+    return cur.fetchall()
+
+
+def _replaceable(cur, table: sql.Identifier) -> bool:
+    """Whether the table can be swapped for another: no view refers to it and it carries no grants."""
+    cur.execute("select c.relacl is null and not exists (select 1 from pg_depend d where d.refobjid = c.oid"
+                " and d.classid = 'pg_rewrite'::regclass) from pg_class c where c.oid = %s::regclass",
+                (table.as_string(cur),))
+    return cur.fetchone()[0]
+
+
+def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier],
+                       batch_id: str, columns: list[tuple[str, str, bool]]) -> tuple[sql.Identifier, int]:
+    """Every file's clean rows typed into a new table shaped like the raw table, in one CREATE TABLE AS, which
+    PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core). Answers the table and its rows."""
+    row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
+        "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
+    fixed = {"_row_key": row_key, "_record": sql.SQL("_record"), "_loaded_at": sql.SQL("now()"),
+             "_batch_id": sql.Literal(batch_id), "_row_hash": sql.SQL("_row_hash"), "_nulled": sql.SQL("_nulled"),
+             "_source": sql.Literal(mapping.name), **{f.name: sql.Identifier(f.name) for f in mapping.fields}}
+    selects = []
+    for order, (extract, land) in enumerate(zip(extracts, lands, strict=True)):
+        values = {**fixed, "_source_file": sql.Literal(extract.name)}
+        selects.append(sql.SQL("select {v} from ({typed}) t{i} where cardinality(_errors) = 0").format(
+            # A column only an earlier version of the mapping had stays empty, as an INSERT would leave it.
+            v=sql.SQL(", ").join(sql.SQL("cast({} as {}) as {}").format(
+                values.get(name, sql.SQL("null")), sql.SQL(kind), sql.Identifier(name)) for name, kind, _ in columns),
+            typed=_typed_select(mapping, extract.header, extract.name, False, land), i=sql.Literal(order)))
+    typed = sql.Identifier(RAW_SCHEMA, f"_typed_{uuid.UUID(batch_id).hex}")
+    cur.execute(sql.SQL("create table {t} as {s}").format(t=typed, s=sql.SQL(" union all ").join(selects)))
+    return typed, cur.rowcount
+
+
 def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
                            result: LoadResult, progress: _Progress) -> bool:
-    """The first load of a table, when every row is clean: type each file into a scratch table with
-    CREATE TABLE AS, which PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core),
-    then append the typed rows to the table in one plain pass.
+    """The first load of a table, when every row is clean: type the files into a new table shaped like the raw
+    one, then swap it in (no view refers to the raw table yet), or else append its rows in one plain pass.
 
     Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
-    the caller takes the general path. Truncating the (empty) table in this transaction lets
-    PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
+    the caller takes the general path. Creating the new table, or truncating the (empty) raw table, in this
+    transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
     table = _target(mapping)
     cur.execute("savepoint empty_table")
-    files: list[FileStats] = []
     try:
         with _indexes_rebuilt_after(cur, table):
             cur.execute(sql.SQL("truncate {}").format(table))
-            fields = sql.SQL(", ").join(sql.Identifier(f.name) for f in mapping.fields)
-            row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
-                "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
-            lands = _copy_all(cur, extracts, batch_id, result, progress)
-            for order, (extract, (land_table, read)) in enumerate(zip(extracts, lands, strict=True)):
-                with result.step("type"):
-                    typed = _typed_temp_table(cur, mapping, extract, order, land_table)
-                with result.step("insert"):
-                    cur.execute(sql.SQL(
-                        "insert into {t} (_source, _source_file, _row_key, _record, _loaded_at, _batch_id,"
-                        " _row_hash, _nulled, {fields})"
-                        " select {source}, {file}, {row_key}, _record, now(), {batch}, _row_hash, _nulled, {fields}"
-                        " from {typed} where cardinality(_errors) = 0").format(
-                            t=table, fields=fields, source=sql.Literal(mapping.name),
-                            file=sql.Literal(extract.name), row_key=row_key, batch=sql.Literal(batch_id),
-                            typed=typed))
-                    loaded = cur.rowcount
-                if loaded != read:
-                    raise _NotClean
-                cur.execute(sql.SQL("drop table {}, {}").format(land_table, typed))
-                files.append(FileStats(extract.name, read))
-                progress.rows("typed and inserted", sum(f.read for f in files))
+            columns = _columns_of(cur, table)
+            copied = _copy_all(cur, extracts, batch_id, result, progress)
+            lands = [land for land, _ in copied]
+            with result.step("type"):
+                typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
+            if loaded != sum(read for _, read in copied):
+                raise _NotClean
+            cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+            with result.step("insert"):
+                if _replaceable(cur, table):
+                    cur.execute(sql.SQL("alter table {t} {n}").format(t=typed, n=sql.SQL(", ").join(
+                        sql.SQL("alter column {} set not null").format(sql.Identifier(name))
+                        for name, _, not_null in columns if not_null)))
+                    cur.execute(sql.SQL("drop table {t}; alter table {n} rename to {name}").format(
+                        t=table, n=typed, name=sql.Identifier(mapping.target)))
+                else:
+                    cur.execute(sql.SQL("insert into {t} select * from {n}; drop table {n}").format(t=table, n=typed))
+            progress.rows("typed and inserted", loaded)
             indexing_started = time.monotonic()
         result.step_seconds["indexes"] = time.monotonic() - indexing_started
     except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
@@ -551,8 +583,8 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
         progress.log.info(f"{progress.label}: not every row is clean; loading again with quarantine and merge")
         progress.total = 0
         return False
-    result.files = files
-    result.inserted = sum(f.read for f in files)
+    result.files = [FileStats(extract.name, read) for extract, (_, read) in zip(extracts, copied, strict=True)]
+    result.inserted = loaded
     return True
 
 

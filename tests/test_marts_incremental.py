@@ -22,6 +22,7 @@ import pytest
 
 from civicflow_assets.checks import load_check_settings, load_datasets
 from civicflow_assets.checks.policy import write_policy
+from civicflow_assets.database import recreate_database
 from civicflow_assets.landing import land_files
 from tests.conftest import TEST_DATABASE, scalar
 from tests.shared_data import shared
@@ -49,15 +50,7 @@ def incremental_url(warehouse_url: str) -> Iterator[str]:
     admin = urlunparse(urlparse(warehouse_url)._replace(path="/postgres"))
     admin_conn = psycopg2.connect(admin)
     admin_conn.autocommit = True
-    with admin_conn.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-        cur.execute(f"create database {name}")
-    url = urlunparse(urlparse(warehouse_url)._replace(path=f"/{name}"))
-    conn = psycopg2.connect(url)
-    with conn.cursor() as cur:
-        cur.execute("create extension postgis")
-    conn.commit()
-    conn.close()
+    url = recreate_database(warehouse_url, name)
     yield url
     with admin_conn.cursor() as cur:
         cur.execute(f"drop database if exists {name} with (force)")
