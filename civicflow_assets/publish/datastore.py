@@ -96,11 +96,25 @@ def snapshot_connection(url: str, snapshot: str) -> psycopg2.extensions.connecti
     return conn
 
 
+# DataStore types whose value as JSON, read back as text, is the value as text (numbers and booleans print the same).
+_JSON_AS_TEXT = {"int4", "int8", "numeric", "float8", "bool"}
+
+
 def full_text(table: PublishedTable, alias: str) -> sql.Composable:
     """What populate_full_text_trigger (ckanext/datastore/set_permissions.sql) computes for a row: to_tsvector of
     its values as JSON text, joined by spaces, nulls skipped. Spelled per column instead of through row_to_json
-    and json_each_text: the same tsvector (tests compare it with the trigger's), a fifth less CPU per row."""
-    values = [sql.SQL("to_json({}.{}) #>> '{{}}'").format(sql.Identifier(alias), c.ident) for c in table.columns]
+    and json_each_text: the same tsvector (tests compare it with the trigger's), a fifth less CPU per row. Only dates
+    and times go through JSON (ISO 8601 with a T); text is itself, numbers and booleans their text, which halves
+    the cost of the string to_tsvector reads."""
+    values = []
+    for column in table.columns:
+        ref = sql.SQL("{}.{}").format(sql.Identifier(alias), column.ident)
+        if column.datastore_type == "text":
+            values.append(ref)
+        elif column.datastore_type in _JSON_AS_TEXT:
+            values.append(sql.SQL("{}::text").format(ref))
+        else:
+            values.append(sql.SQL("to_json({}) #>> '{{}}'").format(ref))
     return sql.SQL("to_tsvector(concat_ws(' ', {}))").format(sql.SQL(", ").join(values))
 
 
