@@ -515,10 +515,11 @@ def _columns_of(cur, table: sql.Identifier) -> list[tuple[str, str, bool]]:
 
 
 def _replaceable(cur, table: sql.Identifier) -> bool:
-    """Whether the table can be swapped for another: no view refers to it and it carries no grants."""
+    """Whether the table can be swapped for another: no view refers to it, and it carries no grants or comments."""
     cur.execute("select c.relacl is null and not exists (select 1 from pg_depend d where d.refobjid = c.oid"
-                " and d.classid = 'pg_rewrite'::regclass) from pg_class c where c.oid = %s::regclass",
-                (table.as_string(cur),))
+                " and d.classid = 'pg_rewrite'::regclass) and not exists (select 1 from pg_description d"
+                " where d.objoid = c.oid and d.classoid = 'pg_class'::regclass)"
+                " from pg_class c where c.oid = %s::regclass", (table.as_string(cur),))
     return cur.fetchone()[0]
 
 
