@@ -163,6 +163,14 @@ def _target(mapping: Mapping) -> sql.Identifier:
     return sql.Identifier(RAW_SCHEMA, mapping.target)
 
 
+def _columns_of(cur, table: sql.Identifier) -> list[tuple[str, str, bool]]:
+    """Name, declared type and NOT NULL of each column, in order."""
+    cur.execute("select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
+                " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                (table.as_string(cur),))
+    return cur.fetchall()
+
+
 def _ensure_target(cur, mapping: Mapping) -> None:
     """Create the raw table, or add the fields a new mapping brings; never change an existing type.
 
@@ -177,12 +185,7 @@ def _ensure_target(cur, mapping: Mapping) -> None:
             " _row_hash text not null, _nulled jsonb, primary key (_row_key, _source))"
         ).format(t=table)
     )
-    cur.execute(
-        "select attname, format_type(atttypid, atttypmod) from pg_attribute"
-        " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
-        (f"{RAW_SCHEMA}.{mapping.target}",),
-    )
-    existing = dict(cur.fetchall())
+    existing = {name: kind for name, kind, _ in _columns_of(cur, table)}
     for spec in mapping.fields:
         wanted = PG_TYPES[spec.type]
         have = existing.get(spec.name)
@@ -504,14 +507,6 @@ def _copy_all(cur, extracts: list[Extract], batch_id: str, result: LoadResult,
         progress.copied(order, extract.name, rows)
         lands.append((land_table, rows))
     return lands
-
-
-def _columns_of(cur, table: sql.Identifier) -> list[tuple[str, str, bool]]:
-    """Name, declared type and NOT NULL of each column, in order."""
-    cur.execute("select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
-                " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
-                (table.as_string(cur),))
-    return cur.fetchall()
 
 
 def _replaceable(cur, table: sql.Identifier) -> bool:

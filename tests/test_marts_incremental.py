@@ -47,11 +47,9 @@ PARTITIONS_SQL = """
 @pytest.fixture(scope="module")
 def incremental_url(warehouse_url: str) -> Iterator[str]:
     name = f"{TEST_DATABASE}_incremental"
-    admin = urlunparse(urlparse(warehouse_url)._replace(path="/postgres"))
-    admin_conn = psycopg2.connect(admin)
+    yield recreate_database(warehouse_url, name)
+    admin_conn = psycopg2.connect(urlunparse(urlparse(warehouse_url)._replace(path="/postgres")))
     admin_conn.autocommit = True
-    url = recreate_database(warehouse_url, name)
-    yield url
     with admin_conn.cursor() as cur:
         cur.execute(f"drop database if exists {name} with (force)")
     admin_conn.close()
