@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg2
 import psycopg2.errors
@@ -23,11 +23,15 @@ from psycopg2 import sql
 from civicflow_assets.sources.mapping import Mapping
 
 COPY_CHUNK = 1 << 20
+SPLIT_BYTES = 16 << 20  # a CSV file at least this big is copied in two halves, over two connections
 csv.field_size_limit(sys.maxsize)  # one city-limits WKT cell is over 1 MB
 
 
 class ExtractError(RuntimeError):
     pass
+
+
+CopyHalf = Callable[[psycopg2.extensions.cursor, sql.Composable], None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Extract:
     header: list[str]
     copy_into: Callable[[psycopg2.extensions.cursor, sql.Composable], None]
     reusable: bool = False  # can copy_into run twice (a file), or is it a one-shot stream (an API)?
+    # A large file's two halves, each copied as it is (no checked fallback: a malformed row fails the COPY)
+    halves: Callable[[], tuple[CopyHalf, CopyHalf] | None] = lambda: None
 
 
 class _ChunkReader(io.RawIOBase):
@@ -80,6 +86,43 @@ def _copy_rows(cur, target: sql.Composable, columns: sql.Composable, rows: Itera
     cur.copy_expert(copy.as_string(cur), _ChunkReader(_csv_chunks(rows)), size=COPY_CHUNK)
 
 
+class _Slice:
+    """Bytes [start, end) of a file, read by COPY."""
+
+    def __init__(self, handle: BinaryIO, start: int, end: int | None):
+        handle.seek(start)
+        self._handle, self._left = handle, (end - start if end is not None else None)
+
+    def read(self, size: int) -> bytes:
+        if self._left is None:
+            return self._handle.read(size)
+        data = self._handle.read(min(size, self._left))
+        self._left -= len(data)
+        return data
+
+
+def _record_boundary(path: Path, near: int) -> int | None:
+    """The first record boundary at or after byte `near`: just past a newline outside quotes, or None. PostgreSQL's
+    CSV reader ends a record at a newline outside quotes and tells inside from outside by the parity of the quotes
+    before it (an escaped quote is two), so a split here gives each half exactly the records COPY would read."""
+    quotes = 0
+    with path.open("rb") as handle:
+        while (left := near - handle.tell()) > 0:
+            block = handle.read(min(COPY_CHUNK, left))
+            if not block:
+                return None
+            quotes += block.count(b'"')
+        while block := handle.read(COPY_CHUNK):
+            start = 0
+            while (newline := block.find(b"\n", start)) >= 0:
+                quotes += block.count(b'"', start, newline)
+                if quotes % 2 == 0:
+                    return handle.tell() - len(block) + newline + 1
+                start = newline + 1
+            quotes += block.count(b'"', start)
+    return None
+
+
 def csv_extract(path: Path) -> Extract:
     """A CSV file: straight into COPY; a ragged file falls back to a checked parse (see `_ragged_rows`)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -87,20 +130,30 @@ def csv_extract(path: Path) -> Extract:
     if not header:
         raise ExtractError(f"{path}: empty file, no header row")
 
-    def copy_into(cur, land: sql.Composable) -> None:
+    def copy_slice(cur, land: sql.Composable, start: int = 0, end: int | None = None) -> None:
         columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
-        copy = sql.SQL("copy {t} ({c}) from stdin with (format csv, header true, encoding 'UTF8')").format(
-            t=land, c=columns)
+        copy = sql.SQL("copy {t} ({c}) from stdin with (format csv, header {h}, encoding 'UTF8')").format(
+            t=land, c=columns, h=sql.SQL("true" if start == 0 else "false"))
+        with path.open("rb") as handle:
+            cur.copy_expert(copy.as_string(cur), _Slice(handle, start, end), size=COPY_CHUNK)
+
+    def copy_into(cur, land: sql.Composable) -> None:
         cur.execute("savepoint fast_copy")
         try:
-            with path.open("rb") as handle:
-                cur.copy_expert(copy.as_string(cur), handle, size=COPY_CHUNK)
+            copy_slice(cur, land)
         except (psycopg2.errors.BadCopyFileFormat, psycopg2.errors.CharacterNotInRepertoire,
                 psycopg2.errors.UntranslatableCharacter):
             cur.execute("rollback to savepoint fast_copy")
             _copy_checked(cur, land, path, len(header))
 
-    return Extract(str(path), header, copy_into, reusable=True)
+    def halves() -> tuple[CopyHalf, CopyHalf] | None:
+        size = path.stat().st_size
+        split = _record_boundary(path, size // 2) if size >= SPLIT_BYTES else None
+        if split is None or split >= size:
+            return None
+        return (lambda cur, land: copy_slice(cur, land, 0, split), lambda cur, land: copy_slice(cur, land, split))
+
+    return Extract(str(path), header, copy_into, reusable=True, halves=halves)
 
 
 def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:

@@ -1,17 +1,21 @@
 """Fast, lossless landing: COPY text in, type in SQL, quarantine what does not type, merge in one transaction.
 
 Every input row ends up either in the raw table or in `raw._quarantine` with its reasons, so
-read = loaded + quarantined for every file. A load is one transaction: a killed load leaves the
-previous table as it was, and rows whose content did not change are not touched (idempotent).
+read = loaded + quarantined for every file. A load changes the raw table in one transaction: a killed load
+leaves the previous table as it was, and rows whose content did not change are not touched (idempotent). (The
+second half of a large file, typed on a sibling connection, waits in a scratch table of its own, which a killed
+load leaves behind and the next load of the table drops.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +25,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from civicflow_assets.extracts import Extract, extract_for
+from civicflow_assets.extracts import CopyHalf, Extract, extract_for
 from civicflow_assets.sources.mapping import Mapping
 from civicflow_assets.sql_typing import (
     CATALOG_TYPES,
@@ -302,7 +306,7 @@ def _append_typed(cur, mapping: Mapping, file_order: int, rows: sql.Identifier) 
     ).format(fields=fields, order=sql.Literal(file_order), rows=rows))
 
 
-def _land_table(cur, batch_id: str, index: int, width: int) -> sql.Identifier:
+def _land_table(cur, batch_id: str, index: int | str, width: int) -> sql.Identifier:
     """A file's rows as text. A regular table, not a temp one: parallel workers cannot read a temp table,
     and typing is the costliest step of a load. Unlogged, so that it costs no WAL; created and dropped
     inside the load's transaction, so that no other session sees it and a killed load leaves none behind."""
@@ -519,9 +523,11 @@ def _replaceable(cur, table: sql.Identifier) -> bool:
 
 
 def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier],
-                       batch_id: str, columns: list[tuple[str, str, bool]]) -> tuple[sql.Identifier, int]:
+                       batch_id: str, columns: list[tuple[str, str, bool]], into: sql.Identifier | None = None,
+                       offsets: list[int] | None = None) -> tuple[sql.Identifier, int]:
     """Every file's clean rows typed into a new table shaped like the raw table, in one CREATE TABLE AS, which
-    PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core). Answers the table and its rows."""
+    PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core). Answers the table and its rows.
+    `offsets` are the records before each land table's first (a file's second half)."""
     row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
         "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
     fixed = {"_row_key": row_key, "_record": sql.SQL("_record"), "_loaded_at": sql.SQL("now()"),
@@ -529,15 +535,125 @@ def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: li
              "_source": sql.Literal(mapping.name), **{f.name: sql.Identifier(f.name) for f in mapping.fields}}
     selects = []
     for order, (extract, land) in enumerate(zip(extracts, lands, strict=True)):
-        values = {**fixed, "_source_file": sql.Literal(extract.name)}
+        offset = offsets[order] if offsets else 0
+        values = {**fixed, "_source_file": sql.Literal(extract.name),
+                  **({"_record": sql.SQL("_record + {}").format(sql.Literal(offset))} if offset else {})}
         selects.append(sql.SQL("select {v} from ({typed}) t{i} where cardinality(_errors) = 0").format(
             # A column only an earlier version of the mapping had stays empty, as an INSERT would leave it.
             v=sql.SQL(", ").join(sql.SQL("cast({} as {}) as {}").format(
                 values.get(name, sql.SQL("null")), sql.SQL(kind), sql.Identifier(name)) for name, kind, _ in columns),
             typed=_typed_select(mapping, extract.header, extract.name, False, land), i=sql.Literal(order)))
-    typed = sql.Identifier(RAW_SCHEMA, f"_typed_{uuid.UUID(batch_id).hex}")
+    typed = into or sql.Identifier(RAW_SCHEMA, f"_typed_{uuid.UUID(batch_id).hex}")
     cur.execute(sql.SQL("create table {t} as {s}").format(t=typed, s=sql.SQL(" union all ").join(selects)))
     return typed, cur.rowcount
+
+
+def _sibling(conn: psycopg2.extensions.connection) -> psycopg2.extensions.connection:
+    """Another connection to the database `conn` is connected to, as the same user."""
+    return psycopg2.connect(**conn.info.dsn_parameters, password=conn.info.password)
+
+
+@contextlib.contextmanager
+def _one_core(cur) -> Iterator[None]:
+    """Two connections each typing a half already keep both cores busy: no parallel workers on top."""
+    cur.execute("select current_setting('max_parallel_workers_per_gather')")
+    before = cur.fetchone()[0]
+    cur.execute("select set_config('max_parallel_workers_per_gather', '0', true)")
+    yield
+    cur.execute("select set_config('max_parallel_workers_per_gather', %s, true)", (before,))
+
+
+def _halves_table(mapping: Mapping, batch_id: str | None = None) -> sql.Identifier:
+    """Where a sibling connection commits the second halves it typed; without a batch, the prefix of them all."""
+    prefix = f"_halves_{hashlib.md5(mapping.target.encode()).hexdigest()[:8]}_"
+    return sql.Identifier(RAW_SCHEMA, prefix + (uuid.UUID(batch_id).hex if batch_id else ""))
+
+
+def _drop_orphaned_halves(cur, mapping: Mapping) -> None:
+    """A load killed after its sibling committed leaves that table behind: under the target's lock, no load of
+    the same target is running, so every such table is an orphan."""
+    prefix = _halves_table(mapping).strings[1]
+    cur.execute("select format('%%I.%%I', n.nspname, c.relname) from pg_class c join pg_namespace n"
+                " on n.oid = c.relnamespace where n.nspname = %s and left(c.relname, %s) = %s",
+                (RAW_SCHEMA, len(prefix), prefix))
+    for (name,) in cur.fetchall():
+        cur.execute(sql.SQL("drop table {}").format(sql.SQL(name)))
+
+
+def _second_halves(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract],
+                   copies: list[CopyHalf], batch_id: str, columns: list[tuple[str, str, bool]],
+                   offsets: Future) -> list[int]:
+    """On a sibling connection: copy every file's second half, type it once `offsets` (the records of the first
+    halves) are known, and commit the typed rows in the halves table. Answers the records read per file."""
+    with contextlib.closing(conn), conn.cursor() as cur:
+        cur.execute("set timezone = %s", (mapping.timezone,))
+        lands, reads = [], []
+        for order, (extract, copy) in enumerate(zip(extracts, copies, strict=True)):
+            land = _land_table(cur, batch_id, f"b{order}", len(extract.header))
+            copy(cur, land)
+            cur.execute(sql.SQL("select count(*) from {}").format(land))
+            reads.append(cur.fetchone()[0])
+            lands.append(land)
+        with _one_core(cur):
+            _, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns,
+                                           _halves_table(mapping, batch_id), offsets.result())
+        if loaded != sum(reads):
+            raise _NotClean
+        cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+        conn.commit()
+    return reads
+
+
+def _copy_and_type_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[CopyHalf, CopyHalf]],
+                             batch_id: str, columns: list[tuple[str, str, bool]], result: LoadResult,
+                             progress: _Progress) -> tuple[sql.Identifier, int, list[int]]:
+    """Large files copied and typed in two halves at once: PostgreSQL copies and types a file on one core (only
+    the typing has parallel workers, and then one process still inserts every row). The first halves go in this
+    transaction, the second on a sibling connection, into a table it commits and this one then takes in. Answers
+    the typed table, its rows and the records read per file."""
+    _drop_orphaned_halves(cur, mapping)
+    offsets: Future = Future()
+    with ThreadPoolExecutor(1, thread_name_prefix="civicflow-halves") as pool:
+        second = pool.submit(_second_halves, _sibling(cur.connection), mapping, extracts, [h[1] for h in halves],
+                             batch_id, columns, offsets)
+        try:
+            lands, firsts = [], []
+            with result.step("copy"):
+                for order, (extract, (copy, _)) in enumerate(zip(extracts, halves, strict=True)):
+                    land = _land_table(cur, batch_id, order, len(extract.header))
+                    copy(cur, land)
+                    cur.execute(sql.SQL("select count(*) from {}").format(land))
+                    firsts.append(cur.fetchone()[0])
+                    lands.append(land)
+            offsets.set_result(firsts)
+        except BaseException as error:
+            offsets.set_exception(error)
+            raise
+        with result.step("type"), _one_core(cur):
+            typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
+            seconds = second.result()
+    cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+    reads = [a + b for a, b in zip(firsts, seconds, strict=True)]
+    for order, (extract, read) in enumerate(zip(extracts, reads, strict=True)):
+        progress.copied(order, extract.name, read)
+    with result.step("insert"):
+        cur.execute(sql.SQL("insert into {t} select * from {h}").format(t=typed, h=_halves_table(mapping, batch_id)))
+        loaded += cur.rowcount
+        cur.execute(sql.SQL("drop table {}").format(_halves_table(mapping, batch_id)))
+    return typed, loaded, reads
+
+
+def _copy_and_type(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
+                   columns: list[tuple[str, str, bool]], result: LoadResult,
+                   progress: _Progress) -> tuple[sql.Identifier, int, list[int]]:
+    """Every file copied, then typed in one CREATE TABLE AS; answers the typed table, its rows and the records
+    read per file."""
+    copied = _copy_all(cur, extracts, batch_id, result, progress)
+    lands = [land for land, _ in copied]
+    with result.step("type"):
+        typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
+    cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+    return typed, loaded, [read for _, read in copied]
 
 
 def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
@@ -547,20 +663,24 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
 
     Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
     the caller takes the general path. Creating the new table, or truncating the (empty) raw table, in this
-    transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
+    transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs. Large
+    files of a keyed source are copied and typed in halves, over two connections (a keyless source numbers
+    its identical rows across the whole extract)."""
     table = _target(mapping)
+    halves = [extract.halves() for extract in extracts] if mapping.key else []
+    in_halves = bool(halves) and all(halves)
     cur.execute("savepoint empty_table")
     try:
         with _indexes_rebuilt_after(cur, table):
             cur.execute(sql.SQL("truncate {}").format(table))
             columns = _columns_of(cur, table)
-            copied = _copy_all(cur, extracts, batch_id, result, progress)
-            lands = [land for land, _ in copied]
-            with result.step("type"):
-                typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
-            if loaded != sum(read for _, read in copied):
+            if in_halves:
+                typed, loaded, reads = _copy_and_type_in_halves(cur, mapping, extracts, halves, batch_id, columns,
+                                                                result, progress)
+            else:
+                typed, loaded, reads = _copy_and_type(cur, mapping, extracts, batch_id, columns, result, progress)
+            if loaded != sum(reads):
                 raise _NotClean
-            cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
             with result.step("insert"):
                 if _replaceable(cur, table):
                     cur.execute(sql.SQL("alter table {t} {n}").format(t=typed, n=sql.SQL(", ").join(
@@ -575,11 +695,13 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
         result.step_seconds["indexes"] = time.monotonic() - indexing_started
     except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
         cur.execute("rollback to savepoint empty_table")
+        if in_halves:  # the sibling may have committed its half
+            cur.execute(sql.SQL("drop table if exists {}").format(_halves_table(mapping, batch_id)))
         result.step_seconds.clear()
         progress.log.info(f"{progress.label}: not every row is clean; loading again with quarantine and merge")
         progress.total = 0
         return False
-    result.files = [FileStats(extract.name, read) for extract, (_, read) in zip(extracts, copied, strict=True)]
+    result.files = [FileStats(extract.name, read) for extract, read in zip(extracts, reads, strict=True)]
     result.inserted = loaded
     return True
 
@@ -627,6 +749,8 @@ def land(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[
             cur.execute("select now()")
             started_at = cur.fetchone()[0]
             cur.execute("set local timezone = %s", (mapping.timezone,))
+            # One load of a table at a time: another could not see this one's uncommitted rows.
+            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"civicflow.land:{result.target}",))
             _ensure_target(cur, mapping)
             clean_first_load = (all(e.reusable for e in extracts) and _is_empty(cur, mapping)
                                 and _land_into_empty_table(cur, mapping, extracts, batch_id, result, progress))

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from civicflow_assets.extracts import SPLIT_BYTES, csv_extract
 from civicflow_assets.landing import land_files
 from civicflow_assets.settings import PACKAGE_DIR, REPO_ROOT
 from civicflow_assets.sources.mapping import Mapping, load_mappings, parse_mapping
@@ -145,6 +146,52 @@ def test_a_killed_load_leaves_the_previous_table_intact(warehouse_url: str, conn
     while scalar(conn, "select count(*) from pg_stat_activity where application_name = 'civicflow_kill_test'"):
         time.sleep(0.1)  # the orphaned backend rolls back once it notices its client is gone
     assert scalar(conn, "select count(*)::text || sum(hashtext(_row_hash)) from raw.behaviour_kill") == before
+
+
+
+def _large(path: Path, header: list[str], rows: list[list[str]], bad_last: bool = False) -> tuple[Path, int]:
+    """Copies of the real rows past the size that is copied in halves, every other description over three lines
+    with quotes inside, so that a split has to find a record's end."""
+    description, created = header.index("Description"), header.index("Created Date")
+    written = 0
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        while handle.tell() < SPLIT_BYTES:
+            for row in rows:
+                row = [f"{written}-{row[0]}", *row[1:]]
+                if written % 2:
+                    row[description] = f'{row[description]}\n"quoted", and\non a third line'
+                writer.writerow(row)
+                written += 1
+        if bad_last:
+            writer.writerow([f"{written}-bad", *rows[0][1:created], "02/30/2024 10:00:00 AM", *rows[0][created + 1:]])
+            written += 1
+    return path, written
+
+
+def test_a_large_file_lands_in_two_halves_with_every_record_in_place(conn, tmp_path: Path) -> None:
+    header, rows = _sidewalks()
+    path, written = _large(tmp_path / "large.csv", header, rows)
+    assert csv_extract(path).halves() is not None
+    result = land_files(conn, _mapping("behaviour_halves", "behaviour_halves"), [path])
+    assert (result.read, result.loaded, result.quarantined) == (written, written, 0)
+    # Each record keeps its number in the file: the n-th written (from 0) is record n + 1, in both halves.
+    assert scalar(conn, "select count(*) from raw.behaviour_halves"
+                        " where _record = split_part(service_request_id, '-', 1)::int + 1") == written
+    assert scalar(conn, "select count(*) from raw.behaviour_halves where description like '%\n\"quoted\", and\n%'"
+                        " and _record % 2 = 0") == written // 2
+    assert scalar(conn, "select count(*) from pg_tables where tablename like '\\_halves\\_%'") == 0
+
+
+def test_a_bad_row_in_the_second_half_is_quarantined_and_leaves_no_half_behind(conn, tmp_path: Path) -> None:
+    header, rows = _sidewalks()
+    path, written = _large(tmp_path / "large_bad.csv", header, rows, bad_last=True)
+    result = land_files(conn, _mapping("behaviour_halves_bad", "behaviour_halves_bad"), [path])
+    assert (result.read, result.loaded, result.quarantined) == (written, written - 1, 1)
+    assert scalar(conn, "select reasons[1] from raw._quarantine where _source = 'behaviour_halves_bad'") == \
+        "created_at (Created Date): value is not a date in format %m/%d/%Y %I:%M:%S %p"
+    assert scalar(conn, "select count(*) from pg_tables where tablename like '\\_halves\\_%'") == 0
 
 
 SAN_FRANCISCO_MAPPING = """

@@ -15,6 +15,7 @@ import pytest
 import requests
 from ckanapi import RemoteCKAN
 
+from civicflow_assets.publish import sync
 from civicflow_assets.publish.catalog import DatasetSpec, Organization
 from civicflow_assets.publish.publisher import Publication, publish_dataset
 from tests.test_publish_fixtures import (
@@ -290,3 +291,19 @@ def test_audit_has_a_row_per_resource_and_publication(published, conn) -> None:
     datastore = next(r for r in first if r[0] == "datastore")
     assert datastore[1] == "created" and datastore[2] == publication.delta.total and datastore[3]
     assert json.loads(json.dumps(datastore[4]))["summary"].startswith("no check results")
+
+
+def test_a_repeated_key_stops_the_publication_before_any_row_goes_out(
+        warehouse_url, ckan, organization, datastore_url, conn, unique_ckan_name) -> None:
+    table = "requests_repeated_key"
+    make_requests_table(conn, table, every=50)
+    with conn.cursor() as cur:
+        cur.execute(f'alter table fixture.{table} drop constraint {table}_pkey')
+        cur.execute(f'insert into fixture.{table} select * from fixture.{table} order by "RequestId" limit 1')
+    conn.commit()
+    spec = requests_spec(table, unique_ckan_name("cf-repeated"))
+    with pytest.raises(ValueError, match=r"RequestId of fixture\.requests_repeated_key is not unique"):
+        publish(spec, warehouse_url, ckan, organization, datastore_url)
+    assert sync.load_state(conn, table) is None
+    datastore = managed_resources(ckan, spec.ckan_name)["datastore"][0]
+    assert ckan.action.datastore_search(resource_id=datastore["id"], limit=0)["total"] == 0

@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -145,7 +145,8 @@ class CopyTarget:
     # -- first load
 
     def full_load(self, warehouse: psycopg2.extensions.connection, warehouse_url: str, table: PublishedTable,
-                  resource_id: str) -> DatastoreResult:
+                  resource_id: str, rows_written: Callable[[], None] = lambda: None) -> DatastoreResult:
+        """`rows_written` is called once the rows are in, before the indexes are rebuilt."""
         result = DatastoreResult(self.method)
         timer = Timer(result)
         target = sql.Identifier(resource_id)
@@ -158,6 +159,7 @@ class CopyTarget:
                 counts = list(pool.map(lambda s: self._load_slice(warehouse_url, snapshot, table, target, *s),
                                        slices))
         result.inserted = sum(counts)
+        rows_written()
         with timer.step("indexes"):
             self._rebuild_indexes(warehouse_url, resource_id, indexes)
         with timer.step("analyze"), contextlib.closing(self._connect()) as conn:
