@@ -112,8 +112,8 @@ def _in_parallel(cur) -> Iterator[None]:
 
 
 def _not_unique(table: PublishedTable) -> ValueError:
-    return ValueError(f"{table.spec.name}: the key {table.key_column} of {table.spec.table} is not unique; "
-                      "the DataStore needs one row per key")
+    return ValueError(f"{table.spec.name}: the key {table.key_column} of {table.spec.table} is not unique (or empty "
+                      "in some rows); the DataStore needs one row per key")
 
 
 def compute_delta(conn: psycopg2.extensions.connection, table: PublishedTable, state: SyncState | None,
@@ -159,7 +159,8 @@ def compute_delta(conn: psycopg2.extensions.connection, table: PublishedTable, s
                     c=sql.Identifier(CHANGED), d=sql.Identifier(DIFF)))
             cur.execute(sql.SQL("create temp table {x} as select key from {d} where gone").format(
                 x=sql.Identifier(DELETED), d=sql.Identifier(DIFF)))
-        # Everything: save_state's primary key on the state finds a repeated key, without a sort of its own here.
+        # A full delta holds every row: the primary key save_state builds on them finds a repeated or empty key
+        # without a sort of its own here.
         unique = sql.SQL("true" if full or state is None else "count(distinct key) = count(*)")
         cur.execute(sql.SQL("select count(*) filter (where is_new), count(*) filter (where not is_new), {u} "
                             "from {c}").format(u=unique, c=sql.Identifier(CHANGED)))
@@ -194,7 +195,7 @@ def save_state(conn: psycopg2.extensions.connection, table: PublishedTable, reso
                 r=rows, c=sql.Identifier(CHANGED)))
             try:
                 cur.execute(sql.SQL("alter table {} add primary key (key)").format(rows))
-            except psycopg2.errors.UniqueViolation as error:
+            except (psycopg2.errors.UniqueViolation, psycopg2.errors.NotNullViolation) as error:
                 raise _not_unique(table) from error
         else:
             cur.execute(sql.SQL(
