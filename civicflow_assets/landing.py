@@ -225,7 +225,7 @@ def _trimmed(mapping: Mapping, column: str, safe: bool) -> bool:
     types = {f.type for f in mapping.fields if column in f.source_columns}
     if types <= {"text", "geometry"}:
         return False
-    return safe or bool(mapping.null_values) or bool(types & NULL_ON_BAD_VALUE)
+    return safe or bool(mapping.null_values) or bool(types & (NULL_ON_BAD_VALUE | {"boolean"}))
 
 
 def _typed_select(mapping: Mapping, header: list[str], name: str, safe: bool, land: sql.Composable) -> sql.Composable:

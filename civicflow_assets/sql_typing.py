@@ -45,7 +45,7 @@ CATALOG_TYPES = {
 
 # Types whose fast form answers null for a value it cannot read instead of failing the statement,
 # so that a typed null after a given value must be checked even when the fast form succeeded.
-NULL_ON_BAD_VALUE = frozenset({"boolean", "point"})
+NULL_ON_BAD_VALUE = frozenset({"point"})
 
 # Each traps the cast error of one value and answers null. Not parallel safe: they open subtransactions.
 SAFE_FUNCTIONS = """
@@ -71,6 +71,10 @@ begin return v::float8; exception when others then return null; end $$;
 create or replace function civicflow.try_geometry(v text) returns geometry
 language plpgsql immutable as $$
 begin return st_geomfromtext(v, 4326); exception when others then return null; end $$;
+-- The fast form's answer to a value that is not yes/no: fail the statement, as a failed cast does.
+create or replace function civicflow.not_boolean(v text) returns boolean
+language plpgsql immutable strict parallel safe as $$
+begin raise exception using errcode = 'invalid_text_representation', message = format('%L is not yes/no', v); end $$;
 """
 
 
@@ -128,9 +132,13 @@ def typed_value(spec: FieldSpec, mapping: Mapping, columns: dict[str, sql.Compos
     if kind == "text":
         return v
     if kind == "boolean":
-        return sql.SQL("case when lower({v}) in ({t}) then true when lower({v}) in ({f}) then false end").format(
-            v=v, t=sql.SQL(", ").join(map(sql.Literal, TRUE_VALUES)),
-            f=sql.SQL(", ").join(map(sql.Literal, FALSE_VALUES)))
+        # The fast form fails on any other value (the safe form then answers null), so that no check has to
+        # read the value a second time: 0.6 s of CPU per million rows.
+        whens = sql.SQL(" ").join(
+            sql.SQL("when {} then {}").format(sql.Literal(text), sql.SQL(str(value).lower()))
+            for values, value in ((TRUE_VALUES, True), (FALSE_VALUES, False)) for text in values)
+        otherwise = sql.SQL("null") if safe else _call("civicflow.not_boolean", v)
+        return sql.SQL("case lower({v}) {w} else {o} end").format(v=v, w=whens, o=otherwise)
     if kind == "integer":
         return _call("civicflow.try_bigint", v) if safe else _cast(v, "bigint")
     if kind == "numeric":

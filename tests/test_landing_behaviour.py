@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import os
 import signal
 import subprocess
@@ -68,24 +69,27 @@ def test_bad_rows_are_quarantined_with_their_reasons(conn, tmp_path: Path) -> No
     bad_point[header.index("PublicLocation")] = "POINT (-85.3 35.0"
     no_key = list(rows[202])
     no_key[header.index("Service Request Key")] = ""
+    not_yes_no = list(rows[203])
+    not_yes_no[header.index("isPublic")] = "maybe"
     duplicate = list(rows[0])
-    path = _write(tmp_path / "bad.csv", header, [*good, bad_date, bad_point, no_key, duplicate])
+    path = _write(tmp_path / "bad.csv", header, [*good, bad_date, bad_point, no_key, not_yes_no, duplicate])
     with path.open("a", newline="") as handle:
         handle.write("123,too,few,fields\n")
     result = land_files(conn, _mapping("behaviour_bad", "behaviour_bad"), [path])
-    assert (result.read, result.loaded, result.quarantined) == (205, 200, 5)
+    assert (result.read, result.loaded, result.quarantined) == (206, 200, 6)
     assert result.safe_typing
     with conn.cursor() as cur:
         cur.execute("select _record, reasons from raw._quarantine where _source = 'behaviour_bad'"
                     " order by _record")
         reasons = dict(cur.fetchall())
     conn.commit()
-    assert reasons.pop(205)[0] == "row has 4 fields, the header has 16"
+    assert reasons.pop(206)[0] == "row has 4 fields, the header has 16"
     assert reasons == {
         1: ["duplicate key " + rows[0][0] + ": a later record of this extract supersedes it"],
         201: ["created_at (Created Date): value is not a date in format %m/%d/%Y %I:%M:%S %p"],
         202: ["location (PublicLocation): value is not WKT geometry"],
         203: ["service_request_id (Service Request Key): required value missing"],
+        204: ["is_public (isPublic): value is not a yes/no value"],
     }
     assert scalar(conn, "select raw_row ->> 'Created Date' from raw._quarantine"
                         " where _source = 'behaviour_bad' and _record = 201") == "02/30/2024 10:00:00 AM"
@@ -95,8 +99,10 @@ def test_blanks_around_a_value_do_not_change_it(conn, tmp_path: Path) -> None:
     header, rows = _sidewalks()
     created = header.index("Created Date")
     padded = [list(r) for r in rows[:100]]
+    public = header.index("isPublic")
     for row in padded[:50]:
         row[created] = f"  {row[created]} "
+        row[public] = f" {row[public].upper()}  "
     fast = land_files(conn, _mapping("behaviour_padded", "behaviour_padded"),
                       [_write(tmp_path / "padded.csv", header, padded)])
     assert (fast.loaded, fast.safe_typing) == (100, False)
@@ -106,7 +112,8 @@ def test_blanks_around_a_value_do_not_change_it(conn, tmp_path: Path) -> None:
                       [_write(tmp_path / "blank.csv", header, blank)])
     assert (safe.loaded, safe.safe_typing) == (100, True)
     assert scalar(conn, "select count(*) from raw.behaviour_padded p join raw.behaviour_blank b"
-                        " using (service_request_id) where p.created_at = b.created_at") == 100
+                        " using (service_request_id) where p.created_at = b.created_at"
+                        " and p.is_public is not distinct from b.is_public") == 100
     assert scalar(conn, "select closed_at is null from raw.behaviour_blank where _record = 1")
 
 
@@ -149,9 +156,11 @@ def test_a_killed_load_leaves_the_previous_table_intact(warehouse_url: str, conn
 
 
 
-def _large(path: Path, header: list[str], rows: list[list[str]], bad_last: bool = False) -> tuple[Path, int]:
+def _large(path: Path, header: list[str], rows: list[list[str]], bad_last: bool = False,
+           repeat_first: bool = False) -> tuple[Path, int]:
     """Copies of the real rows past the size that is copied in halves, every other description over three lines
-    with quotes inside, so that a split has to find a record's end."""
+    with quotes inside, so that a split has to find a record's end; then a row with a bad date, or the first
+    row again."""
     description, created = header.index("Description"), header.index("Created Date")
     written = 0
     with path.open("w", newline="") as handle:
@@ -167,6 +176,9 @@ def _large(path: Path, header: list[str], rows: list[list[str]], bad_last: bool 
         if bad_last:
             writer.writerow([f"{written}-bad", *rows[0][1:created], "02/30/2024 10:00:00 AM", *rows[0][created + 1:]])
             written += 1
+        if repeat_first:
+            writer.writerow([f"0-{rows[0][0]}", *rows[0][1:]])
+            written += 1
     return path, written
 
 
@@ -174,6 +186,11 @@ def test_a_large_file_lands_in_two_halves_with_every_record_in_place(conn, tmp_p
     header, rows = _sidewalks()
     path, written = _large(tmp_path / "large.csv", header, rows)
     assert csv_extract(path).halves() is not None
+    # What a first load killed before its swap leaves: the next load of the table drops it.
+    orphan = f"raw._halves_{hashlib.md5(b'behaviour_halves').hexdigest()[:8]}_left_by_a_killed_load"
+    with conn.cursor() as cur:
+        cur.execute(f"create schema if not exists raw; create table {orphan} (x int)")
+    conn.commit()
     result = land_files(conn, _mapping("behaviour_halves", "behaviour_halves"), [path])
     assert (result.read, result.loaded, result.quarantined) == (written, written, 0)
     # Each record keeps its number in the file: the n-th written (from 0) is record n + 1, in both halves.
@@ -182,15 +199,25 @@ def test_a_large_file_lands_in_two_halves_with_every_record_in_place(conn, tmp_p
     assert scalar(conn, "select count(*) from raw.behaviour_halves where description like '%\n\"quoted\", and\n%'"
                         " and _record % 2 = 0") == written // 2
     assert scalar(conn, "select count(*) from pg_tables where tablename like '\\_halves\\_%'") == 0
+    assert scalar(conn, "select string_agg(indexdef, '; ' order by indexname) from pg_indexes"
+                        " where tablename = 'behaviour_halves'") == (
+        "CREATE INDEX behaviour_halves_location_idx ON raw.behaviour_halves USING gist (location); "
+        "CREATE UNIQUE INDEX behaviour_halves_pkey ON raw.behaviour_halves USING btree (_row_key, _source)")
 
 
-def test_a_bad_row_in_the_second_half_is_quarantined_and_leaves_no_half_behind(conn, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("problem", "reason"), [
+    ("bad_last", "created_at (Created Date): value is not a date in format %m/%d/%Y %I:%M:%S %p"),
+    ("repeat_first", "duplicate key 0-{key}: a later record of this extract supersedes it"),
+])
+def test_a_bad_row_in_the_second_half_is_quarantined_and_leaves_no_table_behind(problem, reason, conn,
+                                                                                 tmp_path: Path) -> None:
     header, rows = _sidewalks()
-    path, written = _large(tmp_path / "large_bad.csv", header, rows, bad_last=True)
-    result = land_files(conn, _mapping("behaviour_halves_bad", "behaviour_halves_bad"), [path])
+    path, written = _large(tmp_path / "large_bad.csv", header, rows, **{problem: True})
+    source = f"behaviour_halves_{problem}"
+    result = land_files(conn, _mapping(source, source), [path])
     assert (result.read, result.loaded, result.quarantined) == (written, written - 1, 1)
-    assert scalar(conn, "select reasons[1] from raw._quarantine where _source = 'behaviour_halves_bad'") == \
-        "created_at (Created Date): value is not a date in format %m/%d/%Y %I:%M:%S %p"
+    assert scalar(conn, f"select reasons[1] from raw._quarantine where _source = '{source}'") == \
+        reason.format(key=rows[0][0])
     assert scalar(conn, "select count(*) from pg_tables where tablename like '\\_halves\\_%'") == 0
 
 
