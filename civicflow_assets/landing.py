@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -522,11 +523,9 @@ def _replaceable(cur, table: sql.Identifier) -> bool:
     return cur.fetchone()[0]
 
 
-def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier],
-                       batch_id: str, columns: list[tuple[str, str, bool]], into: sql.Identifier | None = None,
-                       offsets: list[int] | None = None) -> tuple[sql.Identifier, int]:
-    """Every file's clean rows typed into a new table shaped like the raw table, in one CREATE TABLE AS, which
-    PostgreSQL runs with parallel workers (an INSERT ... SELECT runs on one core). Answers the table and its rows.
+def _typed_rows(mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier], batch_id: str,
+                columns: list[tuple[str, str, bool]], offsets: list[int] | None = None) -> sql.Composable:
+    """Every file's clean rows, shaped like the raw table: each value cast to its column's declared type.
     `offsets` are the records before each land table's first (a file's second half)."""
     row_key = sql.SQL("_row_key") if mapping.key else sql.SQL(
         "_row_hash || ':' || row_number() over (partition by _row_hash order by _record)")
@@ -543,8 +542,16 @@ def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: li
             v=sql.SQL(", ").join(sql.SQL("cast({} as {}) as {}").format(
                 values.get(name, sql.SQL("null")), sql.SQL(kind), sql.Identifier(name)) for name, kind, _ in columns),
             typed=_typed_select(mapping, extract.header, extract.name, False, land), i=sql.Literal(order)))
-    typed = into or sql.Identifier(RAW_SCHEMA, f"_typed_{uuid.UUID(batch_id).hex}")
-    cur.execute(sql.SQL("create table {t} as {s}").format(t=typed, s=sql.SQL(" union all ").join(selects)))
+    return sql.SQL(" union all ").join(selects)
+
+
+def _typed_like_target(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.Identifier],
+                       batch_id: str, columns: list[tuple[str, str, bool]]) -> tuple[sql.Identifier, int]:
+    """The typed rows in a new table, made by one CREATE TABLE AS, which PostgreSQL runs with parallel workers
+    (an INSERT ... SELECT runs on one core). Answers the table and its rows."""
+    typed = sql.Identifier(RAW_SCHEMA, f"_typed_{uuid.UUID(batch_id).hex}")
+    cur.execute(sql.SQL("create table {t} as {s}").format(
+        t=typed, s=_typed_rows(mapping, extracts, lands, batch_id, columns)))
     return typed, cur.rowcount
 
 
@@ -563,15 +570,15 @@ def _one_core(cur) -> Iterator[None]:
     cur.execute("select set_config('max_parallel_workers_per_gather', %s, true)", (before,))
 
 
-def _halves_table(mapping: Mapping, batch_id: str | None = None) -> sql.Identifier:
-    """Where a sibling connection commits the second halves it typed; without a batch, the prefix of them all."""
+def _halves_table(mapping: Mapping, batch_id: str | None = None, part: str = "") -> sql.Identifier:
+    """A table a load in halves fills before it swaps it in; without a batch, the prefix of them all."""
     prefix = f"_halves_{hashlib.md5(mapping.target.encode()).hexdigest()[:8]}_"
-    return sql.Identifier(RAW_SCHEMA, prefix + (uuid.UUID(batch_id).hex if batch_id else ""))
+    return sql.Identifier(RAW_SCHEMA, prefix + (f"{uuid.UUID(batch_id).hex}_{part}" if batch_id else ""))
 
 
 def _drop_orphaned_halves(cur, mapping: Mapping) -> None:
-    """A load killed after its sibling committed leaves that table behind: under the target's lock, no load of
-    the same target is running, so every such table is an orphan."""
+    """A load killed before its swap leaves its halves tables behind: under the target's lock, no load of the
+    same target is running, so every such table is an orphan."""
     prefix = _halves_table(mapping).strings[1]
     cur.execute("select format('%%I.%%I', n.nspname, c.relname) from pg_class c join pg_namespace n"
                 " on n.oid = c.relnamespace where n.nspname = %s and left(c.relname, %s) = %s",
@@ -580,107 +587,188 @@ def _drop_orphaned_halves(cur, mapping: Mapping) -> None:
         cur.execute(sql.SQL("drop table {}").format(sql.SQL(name)))
 
 
-def _second_halves(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract],
-                   copies: list[CopyHalf], batch_id: str, columns: list[tuple[str, str, bool]],
-                   offsets: Future) -> list[int]:
-    """On a sibling connection: copy every file's second half, type it once `offsets` (the records of the first
-    halves) are known, and commit the typed rows in the halves table. Answers the records read per file."""
-    with contextlib.closing(conn), conn.cursor() as cur:
-        cur.execute("set timezone = %s", (mapping.timezone,))
-        lands, reads = [], []
-        for order, (extract, copy) in enumerate(zip(extracts, copies, strict=True)):
-            land = _land_table(cur, batch_id, f"b{order}", len(extract.header))
-            copy(cur, land)
-            cur.execute(sql.SQL("select count(*) from {}").format(land))
-            reads.append(cur.fetchone()[0])
-            lands.append(land)
-        with _one_core(cur):
-            _, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns,
-                                           _halves_table(mapping, batch_id), offsets.result())
-        if loaded != sum(reads):
-            raise _NotClean
-        cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+@dataclass(frozen=True)
+class _Index:
+    name: str  # as the raw table has it
+    using: str  # its definition from USING on, the same for any table
+    unique: bool
+    constraint: str | None  # the primary key or unique constraint it backs
+    primary: bool
+
+
+def _index_plan(cur, table: sql.Identifier) -> list[_Index] | None:
+    """The raw table's indexes, to build on another table and rename; None when it has a constraint that is not
+    an index (a check, a foreign key) or an index whose definition does not read as expected."""
+    cur.execute("select count(*) from pg_constraint where conrelid = %s::regclass and contype not in ('p', 'u')",
+                (table.as_string(cur),))
+    if cur.fetchone()[0]:
+        return None
+    cur.execute("select c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, k.conname, k.contype = 'p',"
+                " i.indrelid::regclass::text from pg_index i join pg_class c on c.oid = i.indexrelid"
+                " left join pg_constraint k on k.conindid = i.indexrelid where i.indrelid = %s::regclass",
+                (table.as_string(cur),))
+    plan = []
+    for name, definition, unique, constraint, primary, relation in cur.fetchall():
+        _, on, using = definition.partition(f" ON {relation} USING ")
+        if not on:
+            return None
+        plan.append(_Index(name, using, unique, constraint, bool(primary)))
+    return plan
+
+
+def _half(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract], copies: list[CopyHalf],
+          part: str, batch_id: str, columns: list[tuple[str, str, bool]], copied: Future, offsets: Future | None,
+          declared: bool = False, before_commit: Callable[[psycopg2.extensions.cursor], int] = lambda cur: 0) -> int:
+    """One half of every file, on a sibling connection: copy it (its records per file into `copied`), type it into
+    a new halves table once `offsets` (the first halves' records) are known, then `before_commit`, and commit.
+    A `declared` table carries the raw table's NOT NULLs from the start (no scan to set them later) and is filled
+    by an INSERT; otherwise CREATE TABLE AS, a little faster. Answers the rows in the table."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("set timezone = %s", (mapping.timezone,))
+            lands, reads = [], []
+            for order, (extract, copy) in enumerate(zip(extracts, copies, strict=True)):
+                land = _land_table(cur, batch_id, f"{part}{order}", len(extract.header))
+                copy(cur, land)
+                cur.execute(sql.SQL("select count(*) from {}").format(land))
+                reads.append(cur.fetchone()[0])
+                lands.append(land)
+            copied.set_result(reads)
+            halves_table = _halves_table(mapping, batch_id, part)
+            rows = _typed_rows(mapping, extracts, lands, batch_id, columns, offsets.result() if offsets else None)
+            with _one_core(cur):
+                if declared:
+                    cur.execute(sql.SQL("create table {t} ({c}); insert into {t} {s}").format(
+                        t=halves_table, s=rows, c=sql.SQL(", ").join(
+                            sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind),
+                                                     sql.SQL(" not null" if not_null else ""))
+                            for name, kind, not_null in columns)))
+                else:
+                    cur.execute(sql.SQL("create table {t} as {s}").format(t=halves_table, s=rows))
+                loaded = cur.rowcount
+            if loaded != sum(reads):
+                raise _NotClean
+            cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
+            loaded += before_commit(cur)
         conn.commit()
-    return reads
+        return loaded
+    except BaseException as error:
+        if not copied.done():
+            copied.set_exception(error)
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()  # its locks would keep the load from dropping the other half's table
+        raise
 
 
-def _copy_and_type_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[CopyHalf, CopyHalf]],
-                             batch_id: str, columns: list[tuple[str, str, bool]], result: LoadResult,
-                             progress: _Progress) -> tuple[sql.Identifier, int, list[int]]:
-    """Large files copied and typed in two halves at once: PostgreSQL copies and types a file on one core (only
-    the typing has parallel workers, and then one process still inserts every row). The first halves go in this
-    transaction, the second on a sibling connection, into a table it commits and this one then takes in. Answers
-    the typed table, its rows and the records read per file."""
+def _build_index(conn: psycopg2.extensions.connection, table: sql.Identifier, name: str, index: _Index) -> None:
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
+                        "'maintenance_work_mem')), pg_size_bytes('512MB')) / 1024 || 'kB', false)")
+            cur.execute(sql.SQL("create {u} index {n} on {t} using {d}").format(
+                u=sql.SQL("unique" if index.unique else ""), n=sql.Identifier(name), t=table, d=sql.SQL(index.using)))
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()  # a repeated key: the load drops the table next, which this lock would block
+        raise
+
+
+def _land_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[CopyHalf, CopyHalf]],
+                    indexes: list[_Index], batch_id: str, result: LoadResult, progress: _Progress) -> bool:
+    """A first load of large files, in halves on two sibling connections, for PostgreSQL copies, types and
+    indexes on one core per statement. Each copies and types its half of every file into a table of its own
+    (new in its transaction: no WAL); the first takes in the second's rows and commits; both build its indexes at
+    once; and this transaction swaps it in for the (empty) raw table. Answers False, the tables dropped, when a
+    row is not clean or a key repeats."""
+    table = _target(mapping)
+    first_table, second_table = _halves_table(mapping, batch_id, "a"), _halves_table(mapping, batch_id, "b")
+    columns = _columns_of(cur, table)
     _drop_orphaned_halves(cur, mapping)
-    offsets: Future = Future()
-    with ThreadPoolExecutor(1, thread_name_prefix="civicflow-halves") as pool:
-        second = pool.submit(_second_halves, _sibling(cur.connection), mapping, extracts, [h[1] for h in halves],
-                             batch_id, columns, offsets)
+    with contextlib.ExitStack() as stack:
+        siblings = [stack.enter_context(contextlib.closing(_sibling(cur.connection))) for _ in range(2)]
         try:
-            lands, firsts = [], []
-            with result.step("copy"):
-                for order, (extract, (copy, _)) in enumerate(zip(extracts, halves, strict=True)):
-                    land = _land_table(cur, batch_id, order, len(extract.header))
-                    copy(cur, land)
-                    cur.execute(sql.SQL("select count(*) from {}").format(land))
-                    firsts.append(cur.fetchone()[0])
-                    lands.append(land)
-            offsets.set_result(firsts)
-        except BaseException as error:
-            offsets.set_exception(error)
-            raise
-        with result.step("type"), _one_core(cur):
-            typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
-            seconds = second.result()
-    cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
-    reads = [a + b for a, b in zip(firsts, seconds, strict=True)]
-    for order, (extract, read) in enumerate(zip(extracts, reads, strict=True)):
-        progress.copied(order, extract.name, read)
+            first, second = Future(), Future()
+            with ThreadPoolExecutor(2, thread_name_prefix="civicflow-halves") as pool:
+                with result.step("copy"):
+                    typed_second = pool.submit(_half, siblings[1], mapping, extracts, [h[1] for h in halves], "b",
+                                               batch_id, columns, second, first)
+
+                    def take_in_second(into: psycopg2.extensions.cursor) -> int:
+                        typed_second.result()
+                        into.execute(sql.SQL("insert into {a} select * from {b}").format(a=first_table, b=second_table))
+                        appended = into.rowcount
+                        into.execute(sql.SQL("drop table {}").format(second_table))
+                        return appended
+
+                    typed = pool.submit(_half, siblings[0], mapping, extracts, [h[0] for h in halves], "a",
+                                        batch_id, columns, first, None, True, take_in_second)
+                    reads = [a + b for a, b in zip(first.result(), second.result(), strict=True)]
+                for order, (extract, read) in enumerate(zip(extracts, reads, strict=True)):
+                    progress.copied(order, extract.name, read)
+                with result.step("type"):
+                    loaded = typed.result()
+                progress.rows("typed and inserted", loaded)
+                names = [f"{first_table.strings[1]}_{i}" for i in range(len(indexes))]
+                with result.step("indexes"):
+                    free, taking = list(siblings), threading.Lock()
+
+                    def build(i: int) -> None:
+                        with taking:
+                            conn = free.pop()
+                        _build_index(conn, first_table, names[i], indexes[i])
+                        with taking:
+                            free.append(conn)
+
+                    # The primary key last: a GiST index takes longest.
+                    list(pool.map(build, sorted(range(len(indexes)), key=lambda i: indexes[i].primary)))
+        except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
+            cur.execute(sql.SQL("drop table if exists {}, {}").format(first_table, second_table))
+            progress.log.info(f"{progress.label}: not every row is clean; loading again with quarantine and merge")
+            progress.total = 0
+            return False
     with result.step("insert"):
-        cur.execute(sql.SQL("insert into {t} select * from {h}").format(t=typed, h=_halves_table(mapping, batch_id)))
-        loaded += cur.rowcount
-        cur.execute(sql.SQL("drop table {}").format(_halves_table(mapping, batch_id)))
-    return typed, loaded, reads
-
-
-def _copy_and_type(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
-                   columns: list[tuple[str, str, bool]], result: LoadResult,
-                   progress: _Progress) -> tuple[sql.Identifier, int, list[int]]:
-    """Every file copied, then typed in one CREATE TABLE AS; answers the typed table, its rows and the records
-    read per file."""
-    copied = _copy_all(cur, extracts, batch_id, result, progress)
-    lands = [land for land, _ in copied]
-    with result.step("type"):
-        typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
-    cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
-    return typed, loaded, [read for _, read in copied]
+        cur.execute(sql.SQL("drop table {t}; alter table {h} rename to {n}").format(
+            t=table, h=first_table, n=sql.Identifier(mapping.target)))
+        for name, index in zip(names, indexes, strict=True):
+            if index.constraint:
+                cur.execute(sql.SQL("alter table {t} add constraint {c} {k} using index {i}").format(
+                    t=table, c=sql.Identifier(index.constraint), i=sql.Identifier(name),
+                    k=sql.SQL("primary key" if index.primary else "unique")))
+            else:
+                cur.execute(sql.SQL("alter index {i} rename to {n}").format(
+                    i=sql.Identifier(RAW_SCHEMA, name), n=sql.Identifier(index.name)))
+    result.files = [FileStats(extract.name, read) for extract, read in zip(extracts, reads, strict=True)]
+    result.inserted = loaded
+    return True
 
 
 def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch_id: str,
                            result: LoadResult, progress: _Progress) -> bool:
     """The first load of a table, when every row is clean: type the files into a new table shaped like the raw
     one, then swap it in (no view refers to the raw table yet), or else append its rows in one plain pass.
+    Large files of a keyed source go in halves (see `_land_in_halves`; a keyless source numbers its identical
+    rows across the whole extract).
 
     Any row to quarantine, duplicate key or value that needs the safe casts rolls this back, and
     the caller takes the general path. Creating the new table, or truncating the (empty) raw table, in this
-    transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs. Large
-    files of a keyed source are copied and typed in halves, over two connections (a keyless source numbers
-    its identical rows across the whole extract)."""
+    transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
     table = _target(mapping)
     halves = [extract.halves() for extract in extracts] if mapping.key else []
-    in_halves = bool(halves) and all(halves)
+    if halves and all(halves) and _replaceable(cur, table) and (indexes := _index_plan(cur, table)) is not None:
+        return _land_in_halves(cur, mapping, extracts, halves, indexes, batch_id, result, progress)
     cur.execute("savepoint empty_table")
     try:
         with _indexes_rebuilt_after(cur, table):
             cur.execute(sql.SQL("truncate {}").format(table))
             columns = _columns_of(cur, table)
-            if in_halves:
-                typed, loaded, reads = _copy_and_type_in_halves(cur, mapping, extracts, halves, batch_id, columns,
-                                                                result, progress)
-            else:
-                typed, loaded, reads = _copy_and_type(cur, mapping, extracts, batch_id, columns, result, progress)
-            if loaded != sum(reads):
+            copied = _copy_all(cur, extracts, batch_id, result, progress)
+            lands = [land for land, _ in copied]
+            with result.step("type"):
+                typed, loaded = _typed_like_target(cur, mapping, extracts, lands, batch_id, columns)
+            if loaded != sum(read for _, read in copied):
                 raise _NotClean
+            cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
             with result.step("insert"):
                 if _replaceable(cur, table):
                     cur.execute(sql.SQL("alter table {t} {n}").format(t=typed, n=sql.SQL(", ").join(
@@ -695,13 +783,11 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
         result.step_seconds["indexes"] = time.monotonic() - indexing_started
     except (_NotClean, psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError):
         cur.execute("rollback to savepoint empty_table")
-        if in_halves:  # the sibling may have committed its half
-            cur.execute(sql.SQL("drop table if exists {}").format(_halves_table(mapping, batch_id)))
         result.step_seconds.clear()
         progress.log.info(f"{progress.label}: not every row is clean; loading again with quarantine and merge")
         progress.total = 0
         return False
-    result.files = [FileStats(extract.name, read) for extract, read in zip(extracts, reads, strict=True)]
+    result.files = [FileStats(extract.name, read) for extract, (_, read) in zip(extracts, copied, strict=True)]
     result.inserted = loaded
     return True
 

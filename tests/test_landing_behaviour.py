@@ -203,6 +203,9 @@ def test_a_large_file_lands_in_two_halves_with_every_record_in_place(conn, tmp_p
                         " where tablename = 'behaviour_halves'") == (
         "CREATE INDEX behaviour_halves_location_idx ON raw.behaviour_halves USING gist (location); "
         "CREATE UNIQUE INDEX behaviour_halves_pkey ON raw.behaviour_halves USING btree (_row_key, _source)")
+    assert scalar(conn, "select string_agg(attname, ',' order by attnum) from pg_attribute where attnotnull"
+                        " and attrelid = 'raw.behaviour_halves'::regclass and attnum > 0") == \
+        "_source,_row_key,_source_file,_record,_loaded_at,_batch_id,_row_hash"
 
 
 @pytest.mark.parametrize(("problem", "reason"), [
