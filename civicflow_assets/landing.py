@@ -2,9 +2,9 @@
 
 Every input row ends up either in the raw table or in `raw._quarantine` with its reasons, so
 read = loaded + quarantined for every file. A load changes the raw table in one transaction: a killed load
-leaves the previous table as it was, and rows whose content did not change are not touched (idempotent). (The
-second half of a large file, typed on a sibling connection, waits in a scratch table of its own, which a killed
-load leaves behind and the next load of the table drops.)
+leaves the previous table as it was, and rows whose content did not change are not touched (idempotent). (A
+large first load fills a new table on two sibling connections before it swaps it in: a killed load leaves that
+table behind, and the next load of the raw table drops it.)
 """
 
 from __future__ import annotations
@@ -676,11 +676,11 @@ def _build_index(conn: psycopg2.extensions.connection, table: sql.Identifier, na
 
 def _land_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[CopyHalf, CopyHalf]],
                     indexes: list[_Index], batch_id: str, result: LoadResult, progress: _Progress) -> bool:
-    """A first load of large files, in halves on two sibling connections, for PostgreSQL copies, types and
-    indexes on one core per statement. Each copies and types its half of every file into a table of its own
-    (new in its transaction: no WAL); the first takes in the second's rows and commits; both build its indexes at
-    once; and this transaction swaps it in for the (empty) raw table. Answers False, the tables dropped, when a
-    row is not clean or a key repeats."""
+    """A first load of large files, in halves on two sibling connections: PostgreSQL copies, types and indexes on
+    one core per statement, so one connection leaves a core idle. Each sibling copies and types its half of every
+    file into a table of its own (new in its transaction: no WAL); the first takes in the second's rows and
+    commits; both build its indexes at once; and this transaction swaps it in for the (empty) raw table. Answers
+    False, the tables dropped, when a row is not clean or a key repeats."""
     table = _target(mapping)
     first_table, second_table = _halves_table(mapping, batch_id, "a"), _halves_table(mapping, batch_id, "b")
     columns = _columns_of(cur, table)
