@@ -31,7 +31,7 @@ class ExtractError(RuntimeError):
     pass
 
 
-CopyHalf = Callable[[psycopg2.extensions.cursor, sql.Composable], None]
+CopyHalf = Callable[[psycopg2.extensions.cursor, sql.Composable], int]  # answers the rows it copied
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,13 @@ def csv_extract(path: Path) -> Extract:
     if not header:
         raise ExtractError(f"{path}: empty file, no header row")
 
-    def copy_slice(cur, land: sql.Composable, start: int = 0, end: int | None = None) -> None:
+    def copy_slice(cur, land: sql.Composable, start: int = 0, end: int | None = None) -> int:
         columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
         copy = sql.SQL("copy {t} ({c}) from stdin with (format csv, header {h}, encoding 'UTF8')").format(
             t=land, c=columns, h=sql.SQL("true" if start == 0 else "false"))
         with path.open("rb") as handle:
             cur.copy_expert(copy.as_string(cur), _Slice(handle, start, end), size=COPY_CHUNK)
+        return cur.rowcount
 
     def copy_into(cur, land: sql.Composable) -> None:
         cur.execute("savepoint fast_copy")
