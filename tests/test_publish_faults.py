@@ -3,12 +3,14 @@ that answers 5xx or drops connections, a bad token, and a CKAN whose database is
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 
 import psycopg2
@@ -17,7 +19,7 @@ import requests
 from ckanapi import NotFound, RemoteCKAN
 
 from civicflow_assets.publish.client import CkanAuthError, CkanClient
-from civicflow_assets.publish.publisher import publish_dataset
+from civicflow_assets.publish.publisher import ensure_organization, publish_dataset
 from civicflow_assets.settings import REPO_ROOT
 from tests.test_publish_fixtures import (
     ckan_state,
@@ -267,3 +269,29 @@ def test_a_delete_whose_answer_was_lost_is_done_when_retried(flaky_ckan, ckan, o
         assert client.call("resource_delete", {"id": resource["id"]}) is None
         assert client.retries >= 1
     assert not ckan.action.package_show(id=package["id"])["resources"]
+
+
+def test_an_upload_is_streamed_from_disk_and_arrives_whole(ckan, organization, unique_ckan_name, tmp_path) -> None:
+    upload = tmp_path / "large.bin"
+    upload.write_bytes(os.urandom(64 << 20))
+    with CkanClient(ckan.address, ckan.apikey) as client:
+        owner = ensure_organization(client, organization)["id"]
+    package = ckan.action.package_create(name=unique_ckan_name("cf-streamed"), owner_org=owner)
+    handles = []
+
+    def files() -> dict:
+        handles.append(upload.open("rb"))
+        return {"upload": (upload.name, handles[-1])}
+
+    tracemalloc.start()
+    try:
+        with CkanClient(ckan.address, ckan.apikey) as client:
+            resource = client.call("resource_create", {"package_id": package["id"], "name": "large"}, files=files)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        for handle in handles:
+            handle.close()
+    assert peak < 8 << 20  # a few blocks of 1 MB; requests alone reads the 64 MB whole, then builds the body beside
+    downloaded = requests.get(resource["url"], headers={"Authorization": ckan.apikey}, timeout=120)
+    assert hashlib.sha256(downloaded.content).hexdigest() == hashlib.sha256(upload.read_bytes()).hexdigest()

@@ -1,5 +1,5 @@
 """ckanapi with the failure handling a publication needs: retries with backoff when CKAN is down or answers 5xx,
-and a bad token reported as the setting to fix."""
+a bad token reported as the setting to fix, and file uploads streamed from disk."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import requests
 from ckanapi import CKANAPIError, NotAuthorized, NotFound, RemoteCKAN, SearchIndexError, ValidationError
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder
 
 from civicflow_assets.publish.ckan_server import SYSADMIN
 from civicflow_assets.redaction import redact
@@ -18,6 +20,7 @@ from civicflow_assets.redaction import redact
 TOKEN_SETTING = "CIVICFLOW_CKAN_API_TOKEN"
 USER_AGENT = "civicflow-publisher/1.0"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+UPLOAD_BLOCK = 1 << 20
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,31 @@ class _RemoteCKAN(RemoteCKAN):
         return status, text
 
     def _request_fn(self, url, data, headers, files, requests_kwargs):
+        if files:
+            # requests reads an upload whole and builds the body beside it: twice a file's size in memory (4 GB for
+            # a million requests as KML). The encoder streams the file as the body is sent.
+            body = MultipartEncoder([*((k.decode(), v.decode()) for k, v in data.items()), *files.items()])
+            data, files, headers = body, None, {**headers, "Content-Type": body.content_type}
         return self._check(*super()._request_fn(url, data, headers, files, requests_kwargs))
 
     def _request_fn_get(self, url, data_dict, headers, requests_kwargs):
         return self._check(*super()._request_fn_get(url, data_dict, headers, requests_kwargs))
+
+
+class _LargeBlocks(HTTPAdapter):
+    """Sends a streamed body in blocks of 1 MB instead of urllib3's 16 kB, each block a read of the encoder in Python.
+    A 1 GB upload to the local CKAN: 5.0 s (2.0 s of CPU here, 2.1 GB peak RSS) with the body built in memory, 6.3 s
+    streamed in 16 kB blocks, 3.8-4.0 s (0.9 s of CPU, 83 MB) in 1 MB blocks."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs, blocksize=UPLOAD_BLOCK)
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, _LargeBlocks())
+    return session
 
 
 def _retryable(error: BaseException) -> bool:
@@ -73,7 +97,7 @@ class CkanClient:
         self.timeout = timeout
         self.sleep = sleep
         self.retries = 0  # transient failures retried, for the run's metadata
-        self.api = _RemoteCKAN(self.url, apikey=token, user_agent=USER_AGENT)
+        self.api = _RemoteCKAN(self.url, apikey=token, user_agent=USER_AGENT, session=_session())
 
     def close(self) -> None:
         self.api.close()
