@@ -1,5 +1,6 @@
 """Faults against the real CKAN: a publisher that crashes between resources or is killed mid-publication, a CKAN
-that answers 5xx or drops connections, a bad token, and a CKAN whose database is out of reach (API loads)."""
+that answers 5xx or drops connections, a bad token, a CKAN whose database is out of reach (API loads), and an upload
+too large to hold in memory twice."""
 
 from __future__ import annotations
 
