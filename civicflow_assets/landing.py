@@ -399,6 +399,13 @@ def _quarantine(cur, mapping: Mapping, extracts: list[Extract], lands: list[sql.
     return counts
 
 
+def _sort_memory(cur) -> None:
+    """For this transaction's index builds: a server's default (64 MB) makes a million keys sort on disk; the
+    embedded cluster already runs with 512 MB."""
+    cur.execute("select set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
+                "'maintenance_work_mem')), pg_size_bytes('512MB')) / 1024 || 'kB', true)")
+
+
 @contextlib.contextmanager
 def _indexes_rebuilt_after(cur, table: sql.Identifier) -> Iterator[None]:
     """Filling an empty table: building its indexes afterwards is about 3x faster than maintaining them."""
@@ -413,9 +420,7 @@ def _indexes_rebuilt_after(cur, table: sql.Identifier) -> Iterator[None]:
         else:
             cur.execute(sql.SQL("drop index {}").format(sql.SQL(name)))
     yield
-    # A server's default (64 MB) makes a million keys sort on disk; the embedded cluster already runs with 512 MB.
-    cur.execute("select set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
-                "'maintenance_work_mem')), pg_size_bytes('512MB')) / 1024 || 'kB', true)")
+    _sort_memory(cur)
     for _, definition, constraint, constraint_def in indexes:
         if constraint:
             cur.execute(sql.SQL("alter table {t} add constraint {c} {d}").format(
@@ -563,16 +568,6 @@ def _sibling(conn: psycopg2.extensions.connection) -> psycopg2.extensions.connec
     return psycopg2.connect(**conn.info.dsn_parameters, password=conn.info.password)
 
 
-@contextlib.contextmanager
-def _one_core(cur) -> Iterator[None]:
-    """Two connections each typing a half already keep both cores busy: no parallel workers on top."""
-    cur.execute("select current_setting('max_parallel_workers_per_gather')")
-    before = cur.fetchone()[0]
-    cur.execute("select set_config('max_parallel_workers_per_gather', '0', true)")
-    yield
-    cur.execute("select set_config('max_parallel_workers_per_gather', %s, true)", (before,))
-
-
 def _halves_table(mapping: Mapping, batch_id: str | None = None, part: str = "") -> sql.Identifier:
     """A table a load in halves fills before it swaps it in; without a batch, the prefix of them all."""
     prefix = f"_halves_{hashlib.md5(mapping.target.encode()).hexdigest()[:8]}_"
@@ -639,16 +634,17 @@ def _half(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list
             copied.set_result(reads)
             halves_table = _halves_table(mapping, batch_id, part)
             rows = _typed_rows(mapping, extracts, lands, batch_id, columns, offsets.result() if offsets else None)
-            with _one_core(cur):
-                if declared:
-                    cur.execute(sql.SQL("create table {t} ({c}); insert into {t} {s}").format(
-                        t=halves_table, s=rows, c=sql.SQL(", ").join(
-                            sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind),
-                                                     sql.SQL(" not null" if not_null else ""))
-                            for name, kind, not_null in columns)))
-                else:
-                    cur.execute(sql.SQL("create unlogged table {t} as {s}").format(t=halves_table, s=rows))
-                loaded = cur.rowcount
+            # Two connections each typing a half already keep both cores busy: no parallel workers on top.
+            cur.execute("set local max_parallel_workers_per_gather = 0")
+            if declared:
+                cur.execute(sql.SQL("create table {t} ({c}); insert into {t} {s}").format(
+                    t=halves_table, s=rows, c=sql.SQL(", ").join(
+                        sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind),
+                                                 sql.SQL(" not null" if not_null else ""))
+                        for name, kind, not_null in columns)))
+            else:
+                cur.execute(sql.SQL("create unlogged table {t} as {s}").format(t=halves_table, s=rows))
+            loaded = cur.rowcount
             if loaded != sum(reads):
                 raise _NotClean
             cur.execute(sql.SQL("drop table {}").format(sql.SQL(", ").join(lands)))
@@ -666,8 +662,7 @@ def _half(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list
 def _build_index(conn: psycopg2.extensions.connection, table: sql.Identifier, name: str, index: _Index) -> None:
     try:
         with conn.cursor() as cur:
-            cur.execute("select set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
-                        "'maintenance_work_mem')), pg_size_bytes('512MB')) / 1024 || 'kB', false)")
+            _sort_memory(cur)
             cur.execute(sql.SQL("create {u} index {n} on {t} using {d}").format(
                 u=sql.SQL("unique" if index.unique else ""), n=sql.Identifier(name), t=table, d=sql.SQL(index.using)))
         conn.commit()
@@ -757,8 +752,9 @@ def _land_into_empty_table(cur, mapping: Mapping, extracts: list[Extract], batch
     the caller takes the general path. Creating the new table, or truncating the (empty) raw table, in this
     transaction lets PostgreSQL skip WAL for it under wal_level=minimal, as the embedded cluster runs."""
     table = _target(mapping)
-    halves = [extract.halves() for extract in extracts] if mapping.key else []
-    if halves and all(halves) and _replaceable(cur, table) and (indexes := _index_plan(cur, table)) is not None:
+    # The catalog first: finding where a file splits reads its first half.
+    if mapping.key and _replaceable(cur, table) and (indexes := _index_plan(cur, table)) is not None \
+            and (halves := [extract.halves() for extract in extracts]) and all(halves):
         return _land_in_halves(cur, mapping, extracts, halves, indexes, batch_id, result, progress)
     cur.execute("savepoint empty_table")
     try:
