@@ -228,7 +228,7 @@ def test_the_bench_limit_types_rows_as_the_landing_does(conn, tmp_path: Path) ->
                     " where attrelid = 'raw.behaviour_limit'::regclass and attnum > 0"
                     " and attname not in ('_loaded_at', '_batch_id')")
         columns = cur.fetchone()[0]
-    # Compared as text: a geometry has no hash or sort operator that tells two apart by their coordinates.
+    # Whole rows compared as their text, which spells out every value, a geometry's coordinates included.
     assert scalar(conn, f"select count(*) from ((select row({columns})::text from raw.behaviour_limit except all"
                         f" select row({columns})::text from limit_typed) union all (select row({columns})::text"
                         f" from limit_typed except all select row({columns})::text from raw.behaviour_limit)) d") == 0
