@@ -31,7 +31,7 @@ class ExtractError(RuntimeError):
     pass
 
 
-CopyHalf = Callable[[psycopg2.extensions.cursor, sql.Composable], int]  # answers the rows it copied
+Copy = Callable[[psycopg2.extensions.cursor, sql.Composable], int]  # copies rows into a land table; answers how many
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,10 @@ class Extract:
 
     name: str
     header: list[str]
-    copy_into: Callable[[psycopg2.extensions.cursor, sql.Composable], None]
+    copy_into: Copy
     reusable: bool = False  # can copy_into run twice (a file), or is it a one-shot stream (an API)?
     # A large file's two halves, each copied as it is (no checked fallback: a malformed row fails the COPY)
-    halves: Callable[[], tuple[CopyHalf, CopyHalf] | None] = lambda: None
+    halves: Callable[[], tuple[Copy, Copy] | None] = lambda: None
 
 
 class _ChunkReader(io.RawIOBase):
@@ -81,9 +81,10 @@ def _csv_chunks(rows: Iterable[list[Any]]) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _copy_rows(cur, target: sql.Composable, columns: sql.Composable, rows: Iterable[list[Any]]) -> None:
+def _copy_rows(cur, target: sql.Composable, columns: sql.Composable, rows: Iterable[list[Any]]) -> int:
     copy = sql.SQL("copy {t} ({c}) from stdin with (format csv)").format(t=target, c=columns)
     cur.copy_expert(copy.as_string(cur), _ChunkReader(_csv_chunks(rows)), size=COPY_CHUNK)
+    return cur.rowcount
 
 
 class _Slice:
@@ -138,16 +139,16 @@ def csv_extract(path: Path) -> Extract:
             cur.copy_expert(copy.as_string(cur), _Slice(handle, start, end), size=COPY_CHUNK)
         return cur.rowcount
 
-    def copy_into(cur, land: sql.Composable) -> None:
+    def copy_into(cur, land: sql.Composable) -> int:
         cur.execute("savepoint fast_copy")
         try:
-            copy_slice(cur, land)
+            return copy_slice(cur, land)
         except (psycopg2.errors.BadCopyFileFormat, psycopg2.errors.CharacterNotInRepertoire,
                 psycopg2.errors.UntranslatableCharacter):
             cur.execute("rollback to savepoint fast_copy")
-            _copy_checked(cur, land, path, len(header))
+            return _copy_checked(cur, land, path, len(header))
 
-    def halves() -> tuple[CopyHalf, CopyHalf] | None:
+    def halves() -> tuple[Copy, Copy] | None:
         size = path.stat().st_size
         split = _record_boundary(path, size // 2) if size >= SPLIT_BYTES else None
         if split is None or split >= size:
@@ -157,7 +158,7 @@ def csv_extract(path: Path) -> Extract:
     return Extract(str(path), header, copy_into, reusable=True, halves=halves)
 
 
-def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:
+def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> int:
     """Row by row in Python, so that a malformed row is kept (with its reason) instead of failing the load."""
     columns = sql.SQL(", ").join(
         [sql.Identifier("_record"), sql.Identifier("_shape_error"),
@@ -177,15 +178,15 @@ def _copy_checked(cur, land: sql.Composable, path: Path, width: int) -> None:
                     row += [None] * (width - len(row))
                 yield [record, problem, *(v if v != "" else None for v in row)]
 
-    _copy_rows(cur, land, columns, rows())
+    return _copy_rows(cur, land, columns, rows())
 
 
 def records_extract(name: str, header: list[str], rows: Iterable[dict[str, Any]]) -> Extract:
     """Rows from an API client (dicts keyed by source column)."""
 
-    def copy_into(cur, land: sql.Composable) -> None:
+    def copy_into(cur, land: sql.Composable) -> int:
         columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
-        _copy_rows(cur, land, columns, ([row.get(c) for c in header] for row in rows))
+        return _copy_rows(cur, land, columns, ([row.get(c) for c in header] for row in rows))
 
     return Extract(name, header, copy_into)
 

@@ -26,7 +26,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from civicflow_assets.extracts import CopyHalf, Extract, extract_for
+from civicflow_assets.extracts import Copy, Extract, extract_for
 from civicflow_assets.sources.mapping import Mapping
 from civicflow_assets.sql_typing import (
     CATALOG_TYPES,
@@ -528,9 +528,7 @@ def _copy_all(cur, extracts: list[Extract], batch_id: str, result: LoadResult,
     for order, extract in enumerate(extracts):
         land_table = _land_table(cur, batch_id, order, len(extract.header))
         with result.step("copy"):
-            extract.copy_into(cur, land_table)
-        cur.execute(sql.SQL("select count(*) from {}").format(land_table))
-        rows = cur.fetchone()[0]
+            rows = extract.copy_into(cur, land_table)
         progress.copied(order, extract.name, rows)
         lands.append((land_table, rows))
     return lands
@@ -628,7 +626,7 @@ def _index_plan(cur, table: sql.Identifier) -> list[_Index] | None:
     return plan
 
 
-def _half(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract], copies: list[CopyHalf],
+def _half(conn: psycopg2.extensions.connection, mapping: Mapping, extracts: list[Extract], copies: list[Copy],
           part: str, batch_id: str, columns: list[tuple[str, str, bool]], copied: Future, offsets: Future | None,
           declared: bool = False, before_commit: Callable[[psycopg2.extensions.cursor], int] = lambda cur: 0) -> int:
     """One half of every file, on a sibling connection: copy it (its records per file into `copied`), type it into
@@ -686,7 +684,7 @@ def _build_index(conn: psycopg2.extensions.connection, table: sql.Identifier, na
         raise
 
 
-def _land_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[CopyHalf, CopyHalf]],
+def _land_in_halves(cur, mapping: Mapping, extracts: list[Extract], halves: list[tuple[Copy, Copy]],
                     indexes: list[_Index], batch_id: str, result: LoadResult, progress: _Progress) -> bool:
     """A first load of large files, in halves on two sibling connections: PostgreSQL copies, types and indexes on
     one core per statement, so one connection leaves a core idle. Each sibling copies and types its half of every
